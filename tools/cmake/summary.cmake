@@ -1,0 +1,13 @@
+# Configure summary: what is built in, and what to install for what is not.
+message(STATUS "")
+message(STATUS "vdit ${PROJECT_VERSION} configuration (${CMAKE_BUILD_TYPE})")
+message(STATUS "  CUDA backend      : ${VDIT_HAVE_CUDA} (archs: ${CMAKE_CUDA_ARCHITECTURES})")
+message(STATUS "  cuDNN             : ${VDIT_HAVE_CUDNN}")
+message(STATUS "  BLAS (OpenBLAS)   : ${VDIT_HAVE_BLAS}")
+message(STATUS "  FFmpeg (video out): ${VDIT_HAVE_FFMPEG}")
+message(STATUS "  OpenCV (images)   : ${VDIT_HAVE_OPENCV}")
+message(STATUS "  ONNX reader       : ${VDIT_HAVE_ONNX}")
+message(STATUS "  sentencepiece     : ${VDIT_HAVE_SENTENCEPIECE}")
+message(STATUS "  OpenMP            : ${OpenMP_CXX_FOUND}")
+message(STATUS "  tests             : ${VDIT_TESTS}")
+message(STATUS "")
