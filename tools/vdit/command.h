@@ -1,5 +1,6 @@
 // Subcommand registry of the `vdit` CLI. Each command lives in its own cmd_<name>.cpp and registers
-// itself with VDIT_REGISTER_COMMAND; main.cpp knows none of them by name.
+// itself with VDIT_REGISTER_COMMAND; main.cpp knows none of them by name. A name with a space
+// ("forward dit") nests the command under a group (`vdit forward dit ...`).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -2,6 +2,7 @@
 // options: --threads, --log-level. Exit codes: 0 ok, 1 runtime error, 2 usage error.
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "dit/core/log.h"
 #include "dit/core/parallel.h"
@@ -21,6 +22,15 @@ int report_error(const std::string& message) {
 
 }  // namespace vdit::cli
 
+namespace {
+std::string group_description(const std::string& group) {
+  if (group == "forward") return "Run one model component or attention call on tensors from a file (parity with PyTorch)";
+  if (group == "bench") return "Benchmarks (validate against a reference, then time)";
+  if (group == "calibrate") return "Build data that sparse methods need (e.g. PARO plans)";
+  return group;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace vdit;
   CLI::App app{"vdit: native sampler and sparse-attention accelerator for video diffusion transformers (Wan2.1)"};
@@ -35,8 +45,24 @@ int main(int argc, char** argv) {
   auto& registry = cli::command_registry();
   std::sort(registry.begin(), registry.end(), [](const auto& a, const auto& b) { return a.order < b.order; });
   std::vector<std::pair<CLI::App*, std::function<int()>>> runners;
+  // "forward dit" registers `dit` under a `forward` group created on first use.
+  std::map<std::string, CLI::App*> groups;
   for (auto& cmd : registry) {
-    CLI::App* sub = app.add_subcommand(cmd.name, cmd.description);
+    CLI::App* parent = &app;
+    std::string leaf = cmd.name;
+    size_t space = cmd.name.find(' ');
+    if (space != std::string::npos) {
+      std::string group = cmd.name.substr(0, space);
+      leaf = cmd.name.substr(space + 1);
+      auto it = groups.find(group);
+      if (it == groups.end()) {
+        CLI::App* g = app.add_subcommand(group, group_description(group));
+        g->require_subcommand(1);
+        it = groups.emplace(group, g).first;
+      }
+      parent = it->second;
+    }
+    CLI::App* sub = parent->add_subcommand(leaf, cmd.description);
     runners.emplace_back(sub, cmd.setup(*sub));
   }
   try {

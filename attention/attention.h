@@ -1,0 +1,45 @@
+// The attention interface the models call for self-attention. A `SelfAttention` object is created per
+// run for the chosen method (dense, or a sparse method from attention/methods/) and sees every call with
+// its position in the sampling loop, so methods can keep state across layers and steps.
+// Tensor layout everywhere: q, k, v, out are [L, NH, HD] f32, contiguous (token-major, as produced by
+// the model's linear layers); lse is [NH, L] (natural log).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "dit/core/status.h"
+
+namespace vdit::attn {
+
+// The latent token grid of a video (after patch embedding): frames x height x width, L = f*h*w,
+// token index (fi*h + hi)*w + wi.
+struct VideoGrid {
+  int64_t f = 0, h = 0, w = 0;
+  int64_t tokens() const { return f * h * w; }
+};
+
+// Where a call sits in the generation: used by methods with dense warm-up steps/layers and caches.
+struct AttentionCall {
+  int layer = 0;
+  int num_layers = 1;
+  int step = 0;        // denoising step index, 0-based
+  int num_steps = 1;
+  int branch = 0;      // 0 = conditional, 1 = unconditional (CFG); methods keep state per branch
+  VideoGrid grid;      // video tokens come first in q/k/v, frame-major
+  int64_t text_len = 0;  // text tokens after the video tokens (0 for Wan's self-attention)
+};
+
+class SelfAttention {
+ public:
+  virtual ~SelfAttention() = default;
+  // out[L,NH,HD] = attention(q, k, v) with scale 1/sqrt(HD); L = call.grid.tokens() + call.text_len.
+  virtual Status forward(const AttentionCall& call, const float* q, const float* k, const float* v, int64_t L,
+                         int NH, int HD, float* out) = 0;
+  virtual const char* name() const = 0;
+};
+
+// Exact dense attention on the CPU (tiled online softmax; never materializes the L x L matrix).
+std::unique_ptr<SelfAttention> make_dense_cpu_attention();
+
+}  // namespace vdit::attn
