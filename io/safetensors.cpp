@@ -63,12 +63,15 @@ class SafetensorsFile : public TensorFile {
       e.name = name;
       e.dtype = *dt;
       e.source = path;
-      uint64_t numel = 1;
+      // `nonzero` (the product of the non-zero dims) is bounded too: [0, 2^40, 2^40] is empty, but
+      // multiplying its shape out (shape_numel) would overflow.
+      uint64_t numel = 1, nonzero = 1;
       for (const json& d : v["shape"]) {
         if (!d.is_number_unsigned()) return format_error(path + ": tensor \"" + name + "\" has a shape entry that is not a non-negative integer");
         uint64_t dim = d.get<uint64_t>();
-        if (dim > (1ull << 40) || (dim && numel > (1ull << 50) / dim)) return format_error(path + ": tensor \"" + name + "\" has an absurd shape");
+        if (dim > (1ull << 40) || (dim && nonzero > (1ull << 50) / dim)) return format_error(path + ": tensor \"" + name + "\" has an absurd shape");
         numel *= dim;
+        if (dim) nonzero *= dim;
         e.shape.push_back(static_cast<int64_t>(dim));
       }
       const json& off = v["data_offsets"];
@@ -137,7 +140,9 @@ class SafetensorsFile : public TensorFile {
     }
     for (auto& [shard, names] : shard_tensors) {
       std::string shard_path = dir + shard;
-      VDIT_ASSIGN(auto f, MappedFile::open(shard_path));
+      auto opened = MappedFile::open(shard_path);
+      if (!opened) return Status(opened.status().code(), index_path + ": shard: " + opened.status().message());
+      auto f = *opened;
       keep_alive_.push_back(f);
       size_t before = entries_.size();
       auto saved_meta = metadata_;
