@@ -2,7 +2,8 @@
 // run for the chosen method (dense, or a sparse method from attention/methods/) and sees every call with
 // its position in the sampling loop, so methods can keep state across layers and steps.
 // Tensor layout everywhere: q, k, v, out are [L, NH, HD] f32, contiguous (token-major, as produced by
-// the model's linear layers); lse is [NH, L] (natural log).
+// the model's linear layers); lse is [NH, L] (natural log). Methods are created by make_attention() in
+// attention/methods/method.h (see attention/README.md).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,9 @@ struct AttentionCall {
   int branch = 0;      // 0 = conditional, 1 = unconditional (CFG); methods keep state per branch
   VideoGrid grid;      // video tokens come first in q/k/v, frame-major
   int64_t text_len = 0;  // text tokens after the video tokens (0 for Wan's self-attention)
+  bool text_first = false;  // text tokens before the video instead (CogVideoX/PARO layout)
+
+  int64_t video_begin() const { return text_first ? text_len : 0; }  // first video token
 };
 
 class SelfAttention {

@@ -1,5 +1,6 @@
-// Dense CPU attention: per (head, 64-query tile), keys in 256-token tiles; scores by a small GEMM into a
-// [64 x 256] scratch, online softmax with running max/sum, P·V accumulated in f32.
+// Dense CPU attention: per (head, 64-query block) job, all key blocks through the shared online-softmax
+// inner loop (cpu_flash.h: hand-written tile kernels, no BLAS inside the threaded region), and a plain
+// reference with double accumulation.
 #include "attention/dense_cpu.h"
 
 #include <algorithm>
@@ -8,56 +9,62 @@
 #include <vector>
 
 #include "attention/attention.h"
+#include "attention/cpu_flash.h"
 #include "dit/core/parallel.h"
-#include "dit/ops/gemm.h"
 
 namespace vdit::attn {
 namespace {
-constexpr int64_t kQTile = 64;
-constexpr int64_t kKTile = 256;
+constexpr int kBlock = 64;
+
+cpu::FlashRow& thread_flash_row(int HDp) {
+  thread_local std::unique_ptr<cpu::FlashRow> row;
+  thread_local int row_hd = 0;
+  if (!row || row_hd != HDp) {
+    row = std::make_unique<cpu::FlashRow>(kBlock, HDp);
+    row_hd = HDp;
+  }
+  return *row;
+}
 }  // namespace
 
 void dense_attention_cpu(float* out, float* lse, const float* q, const float* k, const float* v, int64_t Lq,
                          int64_t Lk, int NH, int HD, float scale) {
-  const int64_t ld = static_cast<int64_t>(NH) * HD;  // token stride
-  const int64_t q_tiles = (Lq + kQTile - 1) / kQTile;
-  parallel_for(NH * q_tiles, [&](int64_t job) {
-    const int64_t h = job / q_tiles;
-    const int64_t q0 = (job % q_tiles) * kQTile;
-    const int64_t nq = std::min(kQTile, Lq - q0);
-    std::vector<float> s(static_cast<size_t>(kQTile * kKTile));   // scores [nq, nk]
-    std::vector<float> acc(static_cast<size_t>(kQTile * HD), 0.f);  // [nq, HD]
-    std::vector<float> m(static_cast<size_t>(kQTile), -INFINITY), l(static_cast<size_t>(kQTile), 0.f);
-    const float* qh = q + q0 * ld + h * HD;
-    for (int64_t k0 = 0; k0 < Lk; k0 += kKTile) {
-      const int64_t nk = std::min(kKTile, Lk - k0);
-      // s[nq, nk] = scale · q[nq, HD] · k[nk, HD]ᵀ (strided rows)
-      ops::sgemm(false, true, nq, nk, HD, scale, qh, ld, k + k0 * ld + h * HD, ld, 0.f, s.data(), kKTile);
-      for (int64_t i = 0; i < nq; ++i) {
-        float* si = s.data() + i * kKTile;
-        float mx = m[i];
-        for (int64_t j = 0; j < nk; ++j) mx = std::max(mx, si[j]);
-        const float corr = std::exp(m[i] - mx);
-        float sum = 0.f;
-        for (int64_t j = 0; j < nk; ++j) {
-          si[j] = std::exp(si[j] - mx);
-          sum += si[j];
-        }
-        l[i] = l[i] * corr + sum;
-        m[i] = mx;
-        float* ai = acc.data() + i * HD;
-        for (int d = 0; d < HD; ++d) ai[d] *= corr;
+  if (Lq <= 0 || NH <= 0 || HD <= 0) return;
+  const int64_t ld = static_cast<int64_t>(NH) * HD;
+  const int64_t nqb = (Lq + kBlock - 1) / kBlock, nkb = (Lk + kBlock - 1) / kBlock;
+  const int64_t Lq_pad = nqb * kBlock, Lk_pad = nkb * kBlock;
+  const int HDp = static_cast<int>(cpu::round_up(HD, cpu::kHdAlign));
+  const int64_t want_jobs = 4 * static_cast<int64_t>(std::max(1, num_threads()));
+  const int G = static_cast<int>(std::clamp<int64_t>((want_jobs + nqb - 1) / nqb, 1, NH));
+  const size_t qe = static_cast<size_t>(Lq_pad) * HDp, ke = static_cast<size_t>(Lk_pad) * HDp;
+  std::vector<float> qbuf(G * qe), ktbuf(G * ke), vbuf(G * ke);
+  std::vector<cpu::PackedHead> heads(static_cast<size_t>(G));
+  auto no_mask = [](int64_t, int64_t) { return true; };
+  for (int h0 = 0; h0 < NH; h0 += G) {
+    const int g = std::min(G, NH - h0);
+    parallel_for(3 * g, [&](int64_t job) {
+      const int gi = static_cast<int>(job / 3), which = static_cast<int>(job % 3), h = h0 + gi;
+      const float* src = which == 0 ? q : which == 1 ? k : v;
+      float* dst = which == 0 ? qbuf.data() + gi * qe : (which == 1 ? ktbuf.data() : vbuf.data()) + gi * ke;
+      cpu::pack_head(dst, src, nullptr, which == 0 ? Lq : Lk, which == 0 ? Lq_pad : Lk_pad, NH, HD, HDp, h,
+                     which == 0 ? scale : 1.f, which == 1, kBlock);
+    });
+    for (int gi = 0; gi < g; ++gi) {
+      heads[gi] = {qbuf.data() + gi * qe, ktbuf.data() + gi * ke, vbuf.data() + gi * ke, Lq, Lk, Lk_pad, HDp,
+                   /*kt_blocked=*/true};
+    }
+    parallel_for(static_cast<int64_t>(g) * nqb, [&](int64_t job) {
+      const int gi = static_cast<int>(job / nqb), h = h0 + gi;
+      const int64_t q0 = (job % nqb) * kBlock;
+      cpu::FlashRow& fr = thread_flash_row(HDp);
+      fr.begin(&heads[gi], q0);
+      for (int64_t kb = 0; kb < nkb; ++kb) fr.add(kb * kBlock, false, no_mask);
+      for (int i = 0; i < fr.rows(); ++i) {
+        const float row_lse = fr.finish_row(i, out + (q0 + i) * ld + static_cast<int64_t>(h) * HD, HD);
+        if (lse) lse[static_cast<int64_t>(h) * Lq + q0 + i] = row_lse;
       }
-      // acc[nq, HD] += p[nq, nk] · v[nk, HD]
-      ops::sgemm(false, false, nq, HD, nk, 1.f, s.data(), kKTile, v + k0 * ld + h * HD, ld, 1.f, acc.data(), HD);
-    }
-    for (int64_t i = 0; i < nq; ++i) {
-      const float inv = 1.f / l[i];
-      float* o = out + (q0 + i) * ld + h * HD;
-      for (int d = 0; d < HD; ++d) o[d] = acc[i * HD + d] * inv;
-      if (lse) lse[h * Lq + q0 + i] = m[i] + std::log(l[i]);
-    }
-  });
+    });
+  }
 }
 
 void dense_attention_reference(float* out, float* lse, const float* q, const float* k, const float* v, int64_t Lq,

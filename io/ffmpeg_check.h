@@ -31,12 +31,15 @@ inline Status call_failure(AvResult r, const char* expr, const char* file, int l
   char text[AV_ERROR_MAX_STRING_SIZE] = {0};
   av_strerror(r.code, text, sizeof(text));
   StatusCode code = StatusCode::io_error;
-  if (r.code == AVERROR(ENOMEM)) code = StatusCode::out_of_memory;
-  else if (r.code == AVERROR(EINVAL)) code = StatusCode::invalid_argument;
+  if (r.code == AVERROR(ENOMEM))
+    code = StatusCode::out_of_memory;
+  else if (r.code == AVERROR(EINVAL))
+    code = StatusCode::invalid_argument;
   else if (r.code == AVERROR_ENCODER_NOT_FOUND || r.code == AVERROR_DECODER_NOT_FOUND ||
            r.code == AVERROR_MUXER_NOT_FOUND || r.code == AVERROR_PATCHWELCOME)
     code = StatusCode::unsupported;
-  else if (r.code == AVERROR_INVALIDDATA) code = StatusCode::format_error;
+  else if (r.code == AVERROR_INVALIDDATA)
+    code = StatusCode::format_error;
   return make_call_failure(code, "FFmpeg", r.code, text, expr, file, line);
 }
 

@@ -58,9 +58,12 @@ Status check_folder_writable(const std::string& folder, const std::string& outpu
 
 const char* output_kind_name(OutputKind kind) {
   switch (kind) {
-    case OutputKind::video: return "video";
-    case OutputKind::image: return "image";
-    case OutputKind::frame_directory: return "frame folder";
+    case OutputKind::video:
+      return "video";
+    case OutputKind::image:
+      return "image";
+    case OutputKind::frame_directory:
+      return "frame folder";
   }
   return "?";
 }
@@ -81,12 +84,18 @@ Result<OutputTarget> classify_output(const std::string& path) {
     t.container = "png";
     return t;
   }
-  if (ext == ".mp4") t = {OutputKind::video, t.path, "mp4"};
-  else if (ext == ".mkv") t = {OutputKind::video, t.path, "matroska"};
-  else if (ext == ".webm") t = {OutputKind::video, t.path, "webm"};
-  else if (ext == ".png") t = {OutputKind::image, t.path, "png"};
-  else if (ext == ".jpg" || ext == ".jpeg") t = {OutputKind::image, t.path, "jpg"};
-  else return invalid_argument("unknown output extension \"" + ext + "\" in \"" + path + "\": " + kAcceptedOutputs);
+  if (ext == ".mp4")
+    t = {OutputKind::video, t.path, "mp4"};
+  else if (ext == ".mkv")
+    t = {OutputKind::video, t.path, "matroska"};
+  else if (ext == ".webm")
+    t = {OutputKind::video, t.path, "webm"};
+  else if (ext == ".png")
+    t = {OutputKind::image, t.path, "png"};
+  else if (ext == ".jpg" || ext == ".jpeg")
+    t = {OutputKind::image, t.path, "jpg"};
+  else
+    return invalid_argument("unknown output extension \"" + ext + "\" in \"" + path + "\": " + kAcceptedOutputs);
   return t;
 }
 
@@ -106,9 +115,10 @@ Status check_output(const std::string& path, int frames, const MediaOptions& opt
     }
     case OutputKind::image:
       if (frames != 1) {
-        return invalid_argument(strfmt("%s is an image, which holds one frame, but %d frames were requested; use "
-                                       "--frames 1, a video (.mp4, .mkv, .webm) or a folder path ending in '/'",
-                                       t.path.c_str(), frames));
+        return invalid_argument(
+            strfmt("%s is an image, which holds one frame, but %d frames were requested; use "
+                   "--frames 1, a video (.mp4, .mkv, .webm) or a folder path ending in '/'",
+                   t.path.c_str(), frames));
       }
       [[fallthrough]];
     case OutputKind::frame_directory:
@@ -120,8 +130,9 @@ Status check_output(const std::string& path, int frames, const MediaOptions& opt
   }
   if (t.kind == OutputKind::frame_directory && fs::exists(t.path, ec) &&
       !(fs::is_directory(t.path, ec) && fs::is_empty(t.path, ec))) {
-    return invalid_argument("output folder \"" + t.path +
-                            "\" already exists and is not empty; frames are only written into a new or empty folder");
+    return invalid_argument(
+        "output \"" + t.path +
+        "\" already exists and is not an empty folder; frames are only written into a new or empty folder");
   }
   return check_folder_writable(parent_folder(t.path), t.path);
 }
@@ -129,9 +140,12 @@ Status check_output(const std::string& path, int frames, const MediaOptions& opt
 Result<std::unique_ptr<FrameSink>> create_frame_sink(const std::string& path, const MediaOptions& options) {
   VDIT_ASSIGN(OutputTarget t, classify_output(path));
   switch (t.kind) {
-    case OutputKind::video: return create_video_writer(t.path, {t.container, options.crf});
-    case OutputKind::image: return create_image_sink(t.path, t.container, options.jpeg_quality);
-    case OutputKind::frame_directory: return create_frame_directory_sink(t.path);
+    case OutputKind::video:
+      return create_video_writer(t.path, {t.container, options.crf});
+    case OutputKind::image:
+      return create_image_sink(t.path, t.container, options.jpeg_quality);
+    case OutputKind::frame_directory:
+      return create_frame_directory_sink(t.path);
   }
   return internal_error("unhandled output kind");
 }
@@ -151,15 +165,17 @@ Status rename_into_place(const std::string& temp_path, const std::string& final_
     fs::remove(final_path, ec);  // rename() cannot replace a folder, even an empty one, on every system
   }
   if (std::rename(temp_path.c_str(), final_path.c_str()) != 0) {
-    return io_error("cannot rename the finished " + std::string(is_directory ? "folder " : "file ") + temp_path + " to " +
-                    final_path + " (" + std::strerror(errno) + ")");
+    return io_error("cannot rename the finished " + std::string(is_directory ? "folder " : "file ") + temp_path +
+                    " to " + final_path + " (" + std::strerror(errno) + ")");
   }
   return Status::ok();
 }
 
 Status write_whole_file(const std::string& path, const void* data, size_t bytes) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return io_error(path + ": cannot write (" + std::strerror(errno) + "); check that the folder exists and is writable");
+  if (!f)
+    return io_error(path + ": cannot write (" + std::strerror(errno) +
+                    "); check that the folder exists and is writable");
   bool ok = std::fwrite(data, 1, bytes, f) == bytes;
   ok = (std::fclose(f) == 0) && ok;
   if (!ok) {

@@ -14,14 +14,15 @@ namespace fs = std::filesystem;
 Status check_frame(const std::string& path, int width, int height, const uint8_t* rgb, size_t bytes) {
   size_t want = static_cast<size_t>(width) * static_cast<size_t>(height) * 3;
   if (!rgb || bytes != want) {
-    return invalid_argument(strfmt("%s: frame has %zu bytes, expected %zu (%dx%d RGB, [H, W, 3])", path.c_str(), bytes, want,
-                                   width, height));
+    return invalid_argument(strfmt("%s: frame has %zu bytes, expected %zu (%dx%d RGB, [H, W, 3])", path.c_str(), bytes,
+                                   want, width, height));
   }
   return Status::ok();
 }
 
 Status check_open_args(const std::string& path, int width, int height) {
-  if (width <= 0 || height <= 0) return invalid_argument(strfmt("%s: frame size %dx%d is not positive", path.c_str(), width, height));
+  if (width <= 0 || height <= 0)
+    return invalid_argument(strfmt("%s: frame size %dx%d is not positive", path.c_str(), width, height));
   return Status::ok();
 }
 
@@ -35,9 +36,10 @@ class ImageSink final : public FrameSink {
     if (open_) return invalid_argument(path_ + ": open() called twice");
     VDIT_TRY(check_open_args(path_, width, height));
     if (expected_frames != 1) {
-      return invalid_argument(strfmt("%s: an image holds one frame but %d frames are coming; use --frames 1, a video "
-                                     "(.mp4, .mkv, .webm) or a folder (a path ending in '/') for numbered PNG frames",
-                                     path_.c_str(), expected_frames));
+      return invalid_argument(
+          strfmt("%s: an image holds one frame but %d frames are coming; use --frames 1, a video "
+                 "(.mp4, .mkv, .webm) or a folder (a path ending in '/') for numbered PNG frames",
+                 path_.c_str(), expected_frames));
     }
     width_ = width;
     height_ = height;
@@ -94,11 +96,13 @@ class FrameDirectorySink final : public FrameSink {
     VDIT_TRY(check_open_args(dir_, width, height));
     std::error_code ec;
     if (fs::exists(dir_, ec) && !(fs::is_directory(dir_, ec) && fs::is_empty(dir_, ec))) {
-      return invalid_argument(dir_ + ": exists and is not an empty folder; frames are only written into a new or empty folder");
+      return invalid_argument(
+          dir_ + ": exists and is not an empty folder; frames are only written into a new or empty folder");
     }
     temp_ = temporary_path_for(dir_, true);
     if (!fs::create_directory(temp_, ec) || ec) {
-      return io_error(temp_ + ": cannot create the temporary folder (" + ec.message() + "); check that the parent folder is writable");
+      return io_error(temp_ + ": cannot create the temporary folder (" + ec.message() +
+                      "); check that the parent folder is writable");
     }
     width_ = width;
     height_ = height;

@@ -12,9 +12,12 @@ bool image_io_available() { return true; }
 
 Result<std::vector<uint8_t>> encode_image(const std::string& format, const uint8_t* rgb, int width, int height,
                                           int jpeg_quality) {
-  if (format != "png" && format != "jpg") return invalid_argument("unknown image format \"" + format + "\": use png or jpg");
-  if (!rgb || width <= 0 || height <= 0) return invalid_argument(strfmt("image size %dx%d is not positive", width, height));
-  if (jpeg_quality < 1 || jpeg_quality > 100) return invalid_argument(strfmt("JPEG quality %d is outside 1..100", jpeg_quality));
+  if (format != "png" && format != "jpg")
+    return invalid_argument("unknown image format \"" + format + "\": use png or jpg");
+  if (!rgb || width <= 0 || height <= 0)
+    return invalid_argument(strfmt("image size %dx%d is not positive", width, height));
+  if (jpeg_quality < 1 || jpeg_quality > 100)
+    return invalid_argument(strfmt("JPEG quality %d is outside 1..100", jpeg_quality));
   try {
     cv::Mat src(height, width, CV_8UC3, const_cast<uint8_t*>(rgb));  // [H, W, 3] RGB, borrowed
     cv::Mat bgr;
@@ -22,7 +25,8 @@ Result<std::vector<uint8_t>> encode_image(const std::string& format, const uint8
     std::vector<int> params;
     if (format == "jpg") params = {cv::IMWRITE_JPEG_QUALITY, jpeg_quality};
     std::vector<uint8_t> bytes;
-    if (!cv::imencode("." + format, bgr, bytes, params)) return internal_error("OpenCV could not encode a " + format + " image");
+    if (!cv::imencode("." + format, bgr, bytes, params))
+      return internal_error("OpenCV could not encode a " + format + " image");
     return bytes;
   } catch (const cv::Exception& e) {
     return internal_error(std::string("OpenCV: ") + e.what());

@@ -41,17 +41,19 @@ Status convert_frame(DecodedVideo* out, Reader& r) {
     out->pixel_format = name ? name : "?";
   }
   if (f->width != out->width || f->height != out->height) {
-    return format_error(strfmt("frame %zu is %dx%d but the video started at %dx%d", out->frames.size(), f->width, f->height,
-                               out->width, out->height));
+    return format_error(strfmt("frame %zu is %dx%d but the video started at %dx%d", out->frames.size(), f->width,
+                               f->height, out->width, out->height));
   }
   if (!r.sws) {
-    r.sws = sws_getContext(f->width, f->height, static_cast<AVPixelFormat>(f->format), f->width, f->height, AV_PIX_FMT_RGB24,
-                           SWS_LANCZOS | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr, nullptr);
+    r.sws = sws_getContext(f->width, f->height, static_cast<AVPixelFormat>(f->format), f->width, f->height,
+                           AV_PIX_FMT_RGB24, SWS_LANCZOS | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr,
+                           nullptr);
     if (!r.sws) return unsupported("swscale cannot convert this pixel format to RGB24");
     // sws_getCoefficients maps AVColorSpace values (unspecified -> BT.601); RGB output is full range.
     const int* coefficients = sws_getCoefficients(f->colorspace);
     int src_full_range = f->color_range == AVCOL_RANGE_JPEG ? 1 : 0;
-    sws_setColorspaceDetails(r.sws, coefficients, src_full_range, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
+    sws_setColorspaceDetails(r.sws, coefficients, src_full_range, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
+                             1 << 16);
   }
   std::vector<uint8_t> rgb(static_cast<size_t>(f->width) * f->height * 3);  // [H, W, 3]
   uint8_t* dst[1] = {rgb.data()};

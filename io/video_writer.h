@@ -14,9 +14,9 @@ namespace vdit {
 
 // The codec a container gets, with its CRF range and default.
 struct VideoCodecSpec {
-  const char* container;     // libavformat muxer name: "mp4", "matroska", "webm"
-  const char* codec;         // preferred libavcodec encoder: "libx264", "libvpx-vp9"
-  const char* codec_label;   // for messages: "H.264", "VP9"
+  const char* container;    // libavformat muxer name: "mp4", "matroska", "webm"
+  const char* codec;        // preferred libavcodec encoder: "libx264", "libvpx-vp9"
+  const char* codec_label;  // for messages: "H.264", "VP9"
   int crf_min, crf_max;
   // H.264 10: what official Wan2.1 writes (imageio quality=8 -> int((1 - 0.8) * 51) = CRF 10), where
   // 4:2:0 chroma, not the codec, dominates the loss. VP9 15: about the same PSNR, 30-40 % smaller.

@@ -27,13 +27,16 @@ class FfmpegVideoWriter final : public FrameSink {
 
   Status open(int width, int height, double fps, int expected_frames) override {
     if (state_ != State::idle) return invalid_argument(path_ + ": open() called twice on a video writer");
-    if (width <= 0 || height <= 0) return invalid_argument(strfmt("%s: frame size %dx%d is not positive", path_.c_str(), width, height));
+    if (width <= 0 || height <= 0)
+      return invalid_argument(strfmt("%s: frame size %dx%d is not positive", path_.c_str(), width, height));
     if (width % 2 || height % 2) {
-      return invalid_argument(strfmt("%s: %s video needs an even width and height (yuv420p halves the chroma planes); "
-                                     "got %dx%d: use an even size, or PNG output for odd sizes",
-                                     path_.c_str(), spec_->codec_label, width, height));
+      return invalid_argument(
+          strfmt("%s: %s video needs an even width and height (yuv420p halves the chroma planes); "
+                 "got %dx%d: use an even size, or PNG output for odd sizes",
+                 path_.c_str(), spec_->codec_label, width, height));
     }
-    if (!(fps > 0 && fps <= 1000)) return invalid_argument(strfmt("%s: frame rate %g is outside (0, 1000]", path_.c_str(), fps));
+    if (!(fps > 0 && fps <= 1000))
+      return invalid_argument(strfmt("%s: frame rate %g is outside (0, 1000]", path_.c_str(), fps));
     width_ = width;
     height_ = height;
     temp_path_ = temporary_path_for(path_, false);
@@ -50,8 +53,8 @@ class FfmpegVideoWriter final : public FrameSink {
     if (state_ != State::open) return invalid_argument(path_ + ": write() on a video writer that is not open");
     size_t want = static_cast<size_t>(width_) * static_cast<size_t>(height_) * 3;
     if (!rgb || bytes != want) {
-      return invalid_argument(strfmt("%s: frame has %zu bytes, expected %zu (%dx%d RGB, [H, W, 3])", path_.c_str(), bytes, want,
-                                     width_, height_));
+      return invalid_argument(strfmt("%s: frame has %zu bytes, expected %zu (%dx%d RGB, [H, W, 3])", path_.c_str(),
+                                     bytes, want, width_, height_));
     }
     Status s = write_frame(rgb);
     return s ? s : s.with_context(path_);
@@ -92,9 +95,10 @@ class FfmpegVideoWriter final : public FrameSink {
     VDIT_CHECK(av_result(avformat_alloc_output_context2(&fmt_, nullptr, spec_->container, temp_path_.c_str())));
     const AVCodec* codec = avcodec_find_encoder_by_name(spec_->codec);
     if (!codec) {
-      return unsupported(strfmt("this FFmpeg has no %s encoder (%s); install a libavcodec built with it "
-                                "(Debian: apt-get install libavcodec59 libavcodec-dev)",
-                                spec_->codec_label, spec_->codec));
+      return unsupported(
+          strfmt("this FFmpeg has no %s encoder (%s); install a libavcodec built with it "
+                 "(Debian: apt-get install libavcodec59 libavcodec-dev)",
+                 spec_->codec_label, spec_->codec));
     }
     stream_ = avformat_new_stream(fmt_, nullptr);
     enc_ = avcodec_alloc_context3(codec);
@@ -222,11 +226,12 @@ bool video_writer_available() { return true; }
 
 Result<std::unique_ptr<FrameSink>> create_video_writer(const std::string& path, const VideoWriterOptions& options) {
   const VideoCodecSpec* spec = video_codec_for(options.container);
-  if (!spec) return invalid_argument("unknown video container \"" + options.container + "\": use mp4, matroska or webm");
+  if (!spec)
+    return invalid_argument("unknown video container \"" + options.container + "\": use mp4, matroska or webm");
   int crf = options.crf < 0 ? spec->crf_default : options.crf;
   if (crf < spec->crf_min || crf > spec->crf_max) {
-    return invalid_argument(strfmt("CRF %d is outside %s's range %d..%d (lower is better; default %d)", crf, spec->codec_label,
-                                   spec->crf_min, spec->crf_max, spec->crf_default));
+    return invalid_argument(strfmt("CRF %d is outside %s's range %d..%d (lower is better; default %d)", crf,
+                                   spec->codec_label, spec->crf_min, spec->crf_max, spec->crf_default));
   }
   return std::unique_ptr<FrameSink>(new FfmpegVideoWriter(path, spec, crf));
 }
