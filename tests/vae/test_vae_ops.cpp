@@ -1,6 +1,6 @@
 // The VAE's per-frame kernels against their naive references on seeded random data: causal conv with 0, 1
 // or 2 history frames, 1x1 / 3x3 / (3,1,1) kernels, nearest-x2 input, sizes that are not multiples of
-// anything and inputs big enough to take several im2col bands; channel RMS norm with and without SiLU.
+// anything and inputs big enough to take several row bands; channel RMS norm with and without SiLU.
 #include <random>
 
 #include "dit/vae/vae_ops.h"
@@ -38,8 +38,8 @@ TEST(VaeOps, ConvMatchesReference) {
       {8, 4, 3, 1, 1, 5, 6, 0, 1},   {8, 4, 3, 1, 1, 5, 6, 0, 2},   // time_conv (3,1,1)
       {6, 8, 1, 3, 3, 5, 7, 1, 0},   {3, 16, 3, 3, 3, 1, 1, 0, 2},  // resample conv on x2 input; 1x1 frame
       {7, 5, 3, 3, 3, 2, 13, 1, 2},  // upsampled 3D conv (not used by Wan, exercises the path)
-      {24, 64, 3, 3, 3, 48, 40, 0, 2},  // K = 1728, several im2col bands
-      {16, 64, 1, 3, 3, 40, 44, 1, 0},  // upsampled, several bands
+      {24, 64, 3, 3, 3, 60, 40, 0, 2},  // 2 row bands of 48 + 12 rows
+      {16, 64, 1, 3, 3, 40, 44, 1, 0},  // upsampled, bands of 22, 22, 22, 14 rows
   };
   std::mt19937 rng(1234);
   for (const ConvCase& c : cases) {
