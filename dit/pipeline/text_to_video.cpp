@@ -299,7 +299,7 @@ std::map<std::string, std::string> generation_metadata(const GenerationPlan& pla
 }
 
 Result<GenerationReport> run_generation(const GenerationPlan& plan, FrameSink* sink, const ProgressHandler& progress) {
-  if (!sink) return invalid_argument("run_generation needs a frame sink");
+  if (!sink && !plan.inputs.skip_decode) return invalid_argument("run_generation needs a frame sink");
   const auto start = Clock::now();
   GenerationReport report;
   report.seed = plan.seed;
@@ -311,7 +311,7 @@ Result<GenerationReport> run_generation(const GenerationPlan& plan, FrameSink* s
   auto stage = [&](Stage st) { return !progress || progress({st, 0, 0, 0}); };
   // Any failure from here on drops the sink's partial output (the sink's destructor would too).
   auto fail = [&](Status st) -> Result<GenerationReport> {
-    sink->abort();
+    if (sink) sink->abort();
     return st;
   };
 
@@ -363,7 +363,8 @@ Result<GenerationReport> run_generation(const GenerationPlan& plan, FrameSink* s
     if (!u) return fail(u.status().with_context("negative prompt context"));
     uncond = *u;
   }
-  DitVelocity velocity(**dit, cond->get(), uncond.get(), **method, s.steps);
+  attn::SelfAttention* attention = plan.inputs.attention_override ? plan.inputs.attention_override : method->get();
+  DitVelocity velocity(**dit, cond->get(), uncond.get(), *attention, s.steps);
   SamplingOptions options;
   options.guidance_scale = static_cast<float>(s.guidance);
   options.has_negative = need_negative;
@@ -388,6 +389,10 @@ Result<GenerationReport> run_generation(const GenerationPlan& plan, FrameSink* s
     if (!st) return fail(st.with_context("--save-latents"));
   }
 
+  if (plan.inputs.skip_decode) {
+    t.total_s = seconds_since(start);
+    return report;
+  }
   if (!stage(Stage::loading)) return fail(cancelled("before loading the VAE"));
   t0 = Clock::now();
   auto vae = vae::VaeDecoder::load(plan.files.vae);

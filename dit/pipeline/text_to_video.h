@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "attention/attention.h"
 #include "dit/core/tensor.h"
 #include "dit/model/wan_config.h"
 #include "dit/pipeline/generation_settings.h"
@@ -38,6 +39,10 @@ struct GenerationInputs {
   bool attention_quality_stats = false;  // recall / error against dense per call (one extra dense pass each)
   std::string device = "cpu";            // DiT: cpu | cuda
   std::string text_encoder_device = "cpu";
+  // Calibration runs (e.g. `vdit calibrate paro --model`): this attention object (not owned) replaces the
+  // method named above, and the run stops after denoising (no VAE; `sink` may then be null).
+  attn::SelfAttention* attention_override = nullptr;
+  bool skip_decode = false;
 };
 
 // A checked, fully resolved request.

@@ -2,13 +2,17 @@
 // head; attention/paro_plan.h) from recorded dense attention inputs of a calibration run. The inputs are a
 // safetensors file in the `vdit forward attention` layout: "q"/"k" [L, NH, HD] or [S, L, NH, HD] for one
 // layer, or "layer<l>.q"/"layer<l>.k" for layers 0.. ; optional "steps" int [S] gives each entry's step.
-// Not here: driving the DiT itself (record q/k first; the model-driven run is not available yet).
+// Or, with --model/--prompt, a calibration run of the model itself: the text-to-video pipeline runs twice
+// (pass 1 picks each head's axis order, pass 2 sums block masses) with exact dense attention whose q/k go to
+// the calibrator, and stops before the VAE.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
 
 #include "attention/methods/paro_calibrate.h"
 #include "attention/methods/paro_orders.h"
+#include "dit/pipeline/model_files.h"
+#include "dit/pipeline/text_to_video.h"
 #include "io/tensor_file.h"
 #include "tools/vdit/command.h"
 
@@ -22,6 +26,9 @@ struct CalibrateParoOptions {
   bool text_first = false;
   double density = 0;
   int groups = 1, steps = 0, block = 64, first_step = 0;
+  std::string model;                 // model-driven run: model folder ("" with prompts = built-in model)
+  std::vector<std::string> prompts;  // calibration prompts (one pipeline run each, per pass)
+  int64_t seed = 0;
 };
 
 // Names of the q/k tensors per layer, the entry count S and the step of each entry.
@@ -82,7 +89,60 @@ Result<InputLayout> inspect_inputs(const TensorFile& f, const CalibrateParoOptio
   return in;
 }
 
+// Calibration through the model: every prompt is generated (dense, no VAE) once per pass.
+Status run_model(const CalibrateParoOptions& o) {
+  if (o.prompts.empty()) return invalid_argument("--model needs at least one --prompt to calibrate on");
+  pipeline::GenerationInputs in;
+  in.model.dir = o.model.empty() ? pipeline::default_model_dir() : o.model;
+  in.prompt = o.prompts.front();
+  if (o.steps > 0) in.settings.steps = o.steps;
+  in.seed = o.seed;
+  in.skip_decode = true;
+  VDIT_ASSIGN(pipeline::GenerationPlan plan, pipeline::plan_generation(in));
+  const model::WanDitConfig& dc = plan.dit_config;
+  const pipeline::GenerationSettings& s = plan.settings;
+  attn::ParoCalibrationOptions c;
+  c.grid = {s.latent_frames() / dc.patch_size[0], s.latent_height() / dc.patch_size[1],
+            s.latent_width() / dc.patch_size[2]};
+  c.layers = static_cast<int>(dc.num_layers);
+  c.heads = static_cast<int>(dc.num_heads);
+  c.block = o.block;
+  c.groups = o.groups;
+  c.density = o.density;
+  c.num_steps = s.steps;
+  VDIT_ASSIGN(std::unique_ptr<attn::ParoCalibrator> cal, attn::ParoCalibrator::create(c));
+  attn::ParoCalibrationAttention attention(cal.get());
+  auto pass = [&]() -> Status {
+    for (const std::string& prompt : o.prompts) {
+      pipeline::GenerationPlan p = plan;
+      p.inputs.prompt = prompt;
+      p.inputs.attention_override = &attention;
+      VDIT_ASSIGN(auto report, pipeline::run_generation(p, nullptr, {}));
+      (void)report;
+    }
+    return Status::ok();
+  };
+  VDIT_TRY(pass().with_context("paro calibration, pass 1"));
+  VDIT_TRY(cal->choose_orders());
+  VDIT_TRY(pass().with_context("paro calibration, pass 2"));
+  VDIT_ASSIGN(attn::ParoPlan paro, cal->finish());
+  paro.metadata["calibration_model"] = in.model.dir;
+  paro.metadata["calibration_prompts"] = std::to_string(o.prompts.size());
+  VDIT_TRY(attn::save_paro_plan(o.out, paro));
+  std::printf("paro plan: %d layer(s) x %d head(s), %d group(s) over %d steps, grid %lldx%lldx%lld, density %s "
+              "(target %g), from %zu prompt(s) -> %s\n",
+              paro.layers, paro.heads, paro.groups, paro.steps, static_cast<long long>(c.grid.f),
+              static_cast<long long>(c.grid.h), static_cast<long long>(c.grid.w),
+              paro.metadata["achieved_density"].c_str(), o.density, o.prompts.size(), o.out.c_str());
+  return Status::ok();
+}
+
 Status run(const CalibrateParoOptions& o) {
+  if (!o.model.empty() || !o.prompts.empty()) {
+    if (!o.inputs.empty()) return invalid_argument("give either --inputs (recorded q/k) or --model/--prompt, not both");
+    return run_model(o);
+  }
+  if (o.inputs.empty()) return invalid_argument("give --inputs (recorded q/k) or --prompt (a calibration run of --model)");
   if (o.grid.size() != 3 || o.grid[0] <= 0 || o.grid[1] <= 0 || o.grid[2] <= 0) {
     return invalid_argument("--grid must be three positive numbers F,H,W (the latent video grid)");
   }
@@ -136,11 +196,13 @@ Status run(const CalibrateParoOptions& o) {
 std::function<int()> setup_calibrate_paro(CLI::App& app) {
   auto o = std::make_shared<CalibrateParoOptions>();
   app.add_option("--inputs", o->inputs,
-                 "safetensors of recorded dense q/k: q,k [L,NH,HD] or [S,L,NH,HD] (one layer) or layer<l>.q/.k")
-      ->required();
+                 "safetensors of recorded dense q/k: q,k [L,NH,HD] or [S,L,NH,HD] (one layer) or layer<l>.q/.k");
+  app.add_option("--model", o->model, "calibrate by running this model folder (default with --prompt: the built-in model)");
+  app.add_option("--prompt", o->prompts, "calibration prompt (repeatable); runs the model instead of --inputs");
+  app.add_option("--seed", o->seed, "noise seed of the calibration runs");
   app.add_option("--out", o->out, "plan file to write (safetensors)")->required();
   app.add_option("--density", o->density, "target fraction of kept blocks per mask, in (0, 1]")->required();
-  app.add_option("--grid", o->grid, "latent video grid F,H,W")->required()->delimiter(',')->expected(3);
+  app.add_option("--grid", o->grid, "latent video grid F,H,W (with --inputs)")->delimiter(',')->expected(3);
   app.add_option("--text", o->text, "text tokens in the self-attention sequence");
   app.add_flag("--text-first", o->text_first, "text tokens come before the video");
   app.add_option("--groups", o->groups, "step groups (one mask per group, layer and head)");
@@ -155,7 +217,7 @@ std::function<int()> setup_calibrate_paro(CLI::App& app) {
 
 }  // namespace
 
-VDIT_REGISTER_COMMAND("calibrate paro", "Build a PARO plan (head orders, block masks) from recorded dense q/k", 51,
+VDIT_REGISTER_COMMAND("calibrate paro", "Build a PARO plan (head orders, block masks) from a calibration run or recorded q/k", 51,
                       setup_calibrate_paro);
 
 }  // namespace vdit::cli
