@@ -26,18 +26,6 @@ Status check_call(const BlockLayout& layout, int64_t L, int NH, int HD) {
   return layout.validate();
 }
 
-// Per-thread scratch for one query block, reused across jobs.
-cpu::FlashRow& thread_flash_row(int B, int HDp) {
-  thread_local std::unique_ptr<cpu::FlashRow> row;
-  thread_local int row_b = 0, row_hd = 0;
-  if (!row || row_b != B || row_hd != HDp) {
-    row = std::make_unique<cpu::FlashRow>(B, HDp);
-    row_b = B;
-    row_hd = HDp;
-  }
-  return *row;
-}
-
 }  // namespace
 
 Status block_sparse_attention_cpu(float* out, float* lse, const BlockLayout& layout, const float* q, const float* k,
@@ -73,7 +61,7 @@ Status block_sparse_attention_cpu(float* out, float* lse, const BlockLayout& lay
       const int64_t qb = job % nb, r = layout.row(h, qb), q0 = qb * B;
       const int32_t* perm = layout.perm_of(h);
       const int32_t* pred_perm = pred.original_order ? perm : nullptr;
-      cpu::FlashRow& fr = thread_flash_row(B, HDp);
+      cpu::FlashRow& fr = cpu::thread_flash_row(B, HDp);
       fr.begin(&heads[gi], q0);
       auto keep = [&](int64_t i, int64_t j) {
         return pred_perm ? pred.allows(pred_perm[i], pred_perm[j], L) : pred.allows(i, j, L);

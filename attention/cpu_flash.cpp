@@ -2,6 +2,8 @@
 // the permutation and the softmax scale, zero-pad to the block size and the aligned head dim.
 #include "attention/cpu_flash.h"
 
+#include <memory>
+
 namespace vdit::attn::cpu {
 
 void pack_head(float* dst, const float* x, const int32_t* perm, int64_t L, int64_t L_pad, int NH, int HD, int HDp,
@@ -26,6 +28,17 @@ void pack_head(float* dst, const float* x, const int32_t* perm, int64_t L, int64
     float* d = dst + (n / block) * static_cast<int64_t>(HDp) * block + n % block;  // [blk, c, n % block]
     for (int c = 0; c < HD; ++c) d[static_cast<int64_t>(c) * block] = s[c] * mul;
   }
+}
+
+FlashRow& thread_flash_row(int B, int HDp) {
+  thread_local std::unique_ptr<FlashRow> row;
+  thread_local int row_b = 0, row_hd = 0;
+  if (!row || row_b != B || row_hd != HDp) {
+    row = std::make_unique<FlashRow>(B, HDp);
+    row_b = B;
+    row_hd = HDp;
+  }
+  return *row;
 }
 
 }  // namespace vdit::attn::cpu

@@ -119,4 +119,8 @@ class FlashRow {
   std::vector<float> s_, acc_, m_, l_;
 };
 
+// This thread's FlashRow scratch for blocks of B rows and padded head dim HDp, reused across jobs and
+// calls (every CPU attention kernel takes its per-thread scratch from here).
+FlashRow& thread_flash_row(int B, int HDp);
+
 }  // namespace vdit::attn::cpu

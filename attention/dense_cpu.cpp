@@ -15,16 +15,6 @@
 namespace vdit::attn {
 namespace {
 constexpr int kBlock = 64;
-
-cpu::FlashRow& thread_flash_row(int HDp) {
-  thread_local std::unique_ptr<cpu::FlashRow> row;
-  thread_local int row_hd = 0;
-  if (!row || row_hd != HDp) {
-    row = std::make_unique<cpu::FlashRow>(kBlock, HDp);
-    row_hd = HDp;
-  }
-  return *row;
-}
 }  // namespace
 
 void dense_attention_cpu(float* out, float* lse, const float* q, const float* k, const float* v, int64_t Lq,
@@ -56,7 +46,7 @@ void dense_attention_cpu(float* out, float* lse, const float* q, const float* k,
     parallel_for(static_cast<int64_t>(g) * nqb, [&](int64_t job) {
       const int gi = static_cast<int>(job / nqb), h = h0 + gi;
       const int64_t q0 = (job % nqb) * kBlock;
-      cpu::FlashRow& fr = thread_flash_row(HDp);
+      cpu::FlashRow& fr = cpu::thread_flash_row(kBlock, HDp);
       fr.begin(&heads[gi], q0);
       for (int64_t kb = 0; kb < nkb; ++kb) fr.add(kb * kBlock, false, no_mask);
       for (int i = 0; i < fr.rows(); ++i) {

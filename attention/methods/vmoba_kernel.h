@@ -28,19 +28,6 @@ struct GatheredOrder {
   int64_t num_blocks() const { return (static_cast<int64_t>(slots.size()) + block - 1) / block; }
 };
 
-namespace detail {
-inline cpu::FlashRow& gathered_flash_row(int B, int HDp) {
-  thread_local std::unique_ptr<cpu::FlashRow> row;
-  thread_local int row_b = 0, row_hd = 0;
-  if (!row || row_b != B || row_hd != HDp) {
-    row = std::make_unique<cpu::FlashRow>(B, HDp);
-    row_b = B;
-    row_hd = HDp;
-  }
-  return *row;
-}
-}  // namespace detail
-
 // out [L, NH, HD] and lse [NH, L] (may be null) in the original order. For head h and query block qb,
 // `list(h, qb, &blocks)` fills the key blocks to visit (ascending, no repeats); for masked ones
 // `keep(h, i, j)` (gathered positions) decides each element. Pad keys are never attended and pad queries
@@ -82,7 +69,7 @@ void gathered_attention_cpu(float* out, float* lse, const float* q, const float*
       thread_local std::vector<GatheredKeyBlock> blocks;
       blocks.clear();
       list(h, qb, &blocks);
-      cpu::FlashRow& fr = detail::gathered_flash_row(B, HDp);
+      cpu::FlashRow& fr = cpu::thread_flash_row(B, HDp);
       const int64_t q0 = qb * B;
       fr.begin(&head, q0);
       for (const GatheredKeyBlock& kb : blocks) {
