@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "attention/device_attention.h"
 #include "dit/core/status.h"
 
 namespace vdit::attn {
@@ -41,6 +42,9 @@ class SelfAttention {
   virtual Status forward(const AttentionCall& call, const float* q, const float* k, const float* v, int64_t L,
                          int NH, int HD, float* out) = 0;
   virtual const char* name() const = 0;
+  // The same call on device memory (the CUDA backend; see device_attention.h). Methods without a GPU path
+  // return `unsupported` naming themselves.
+  virtual Status forward_device(const AttentionCall& call, const DeviceQKV& qkv);
 };
 
 // Exact dense attention on the CPU (tiled online softmax; never materializes the L x L matrix).

@@ -9,7 +9,8 @@ the cross-attention outputs, while every other stage is within 1.2e-6; this file
 those stages against the exact values with a tight bound. The formulas follow Wan2.1 wan/modules/model.py
 (WanModel.forward) line by line, with torch in float64; it prints both deviations.
 
-Usage: python3 tests/model/make_f64_reference.py  (needs torch and numpy; run from the repository root)
+Usage: python3 tests/model/make_f64_reference.py [--fp32-spread]  (needs torch and numpy; run from the repository root;
+--fp32-spread only prints how far fp32 evaluations on the CPU and the GPU land from the golden and from float64)
 """
 import json
 import math
@@ -52,8 +53,9 @@ def save(path, tensors, metadata):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def forward(W, G, NH, branches, out):
-    """The official forward in float64 for every branch; records cross-attention outputs and the final output."""
+def forward(W, G, NH, branches, out, dtype=torch.float64, device="cpu"):
+    """The official forward for every branch (float64 unless `dtype`, with W already in it); records cross-attention
+    outputs and the final output. As in the official code, the sinusoid and RoPE are evaluated in float64."""
     D, eps, text_len = 256, 1e-6, 512
     HD = D // NH
 
@@ -75,21 +77,21 @@ def forward(W, G, NH, branches, out):
         return torch.polar(torch.ones_like(f), f)
 
     d6 = HD // 6
-    freqs = torch.cat([rope_params(1024, HD - 4 * d6), rope_params(1024, 2 * d6), rope_params(1024, 2 * d6)], 1)
+    freqs = torch.cat([rope_params(1024, HD - 4 * d6), rope_params(1024, 2 * d6), rope_params(1024, 2 * d6)], 1).to(device)
 
     def rope(x, f, h, w):
         c = HD // 2
         fr = freqs.split([c - 2 * (c // 3), c // 3, c // 3], 1)
-        xc = torch.view_as_complex(x.reshape(f * h * w, NH, -1, 2).contiguous())
+        xc = torch.view_as_complex(x.double().reshape(f * h * w, NH, -1, 2).contiguous())
         fi = torch.cat([fr[0][:f].view(f, 1, 1, -1).expand(f, h, w, -1),
                         fr[1][:h].view(1, h, 1, -1).expand(f, h, w, -1),
                         fr[2][:w].view(1, 1, w, -1).expand(f, h, w, -1)], -1).reshape(f * h * w, 1, -1)
-        return torch.view_as_real(xc * fi).reshape(f * h * w, D)
+        return torch.view_as_real(xc * fi).reshape(f * h * w, D).to(dtype)
 
-    x_in, t = G["in.x"].double(), float(G["in.t"][0])
+    x_in, t = G["in.x"].to(device, dtype), float(G["in.t"][0])
     finals = {}
     for branch in branches:
-        ctx = G["in.context_" + branch].double()
+        ctx = G["in.context_" + branch].to(device, dtype)
         ctx = torch.cat([ctx, ctx.new_zeros(text_len - ctx.shape[0], ctx.shape[1])])
         ctx = lin(F.gelu(lin(ctx, "text_embedding.0"), approximate="tanh"), "text_embedding.2")
         pe = F.conv3d(x_in[None], W["patch_embedding.weight"], W["patch_embedding.bias"], stride=(1, 2, 2))
@@ -97,7 +99,7 @@ def forward(W, G, NH, branches, out):
         x = pe.flatten(2).transpose(1, 2)[0]
         half = 128
         s = torch.outer(torch.tensor([t]).double(), torch.pow(10000, -torch.arange(half).double().div(half)))
-        e = lin(F.silu(lin(torch.cat([s.cos(), s.sin()], 1), "time_embedding.0")), "time_embedding.2")
+        e = lin(F.silu(lin(torch.cat([s.cos(), s.sin()], 1).to(device, dtype), "time_embedding.0")), "time_embedding.2")
         e0 = lin(F.silu(e), "time_projection.1").view(6, D)
         for i in range(2):
             b = f"blocks.{i}."
@@ -139,5 +141,27 @@ def main():
     print("wrote", OUT)
 
 
+def fp32_spread():
+    """How far fp32 evaluations of the same formulas (CPU, and the GPU with TF32 off) land from the golden and
+    from float64 at every cross-attention stage: the bound a faithful fp32 implementation can be held to."""
+    W64 = {k: v.double() for k, v in load(WEIGHTS).items()}
+    G = load(GOLDEN)
+    exact = {}
+    forward(W64, G, 2, ("cond", "uncond"), exact)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    for device in devices:
+        W = {k: v.to(device, torch.float32) for k, v in W64.items()}
+        got = {}
+        forward(W, G, 2, ("cond", "uncond"), got, torch.float32, device)
+        for k, v in got.items():
+            v = v.double().cpu()
+            g = G[k].double().reshape(v.shape)
+            print(f"fp32 {device} {k}: vs golden {((g - v).abs().max() / g.abs().max()).item():.3g}, "
+                  f"vs f64 {((exact[k] - v).abs().max() / exact[k].abs().max()).item():.3g}")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    fp32_spread() if "--fp32-spread" in sys.argv else main()

@@ -6,7 +6,8 @@ build/vdit_train) if a previous call was cut short. The end: choose the default 
 prompts (PyTorch sampler), export f16 safetensors + recorded I/O, generate and judge tools/eval/prompts.json,
 and write OUT/{dit,text_encoder,vae}.safetensors, tokenizer.model, recorded_io.safetensors, loss.png,
 preview.png, summary.json (configs, timings, losses, accuracies, the log) -- eight files, one flat folder.
-Usage: python3 tools/train/train_all.py --out DIR [--budget 440] [--preset default|small|tiny] [--work DIR]
+Usage: python3 tools/train/train_all.py --out DIR [--budget 440] [--preset default|small|tiny] [--work DIR] [--dit-lr LR]
+To continue from a shipped model instead of starting from nothing, prepare WORK with tools/train/warm_start.py.
 """
 import argparse
 import os
@@ -126,6 +127,7 @@ def main():
     ap.add_argument("--vae-frac", type=float, default=0.38, help="share of the budget for VAE training")
     ap.add_argument("--encode-frac", type=float, default=0.08, help="cap on the share for latent encoding")
     ap.add_argument("--reserve", type=float, default=45.0, help="seconds kept for sweep, export and evaluation")
+    ap.add_argument("--dit-lr", type=float, default=None, help="peak DiT learning rate (default: the preset's)")
     args = ap.parse_args()
     t_start = time.time()
     import matplotlib  # first use may build a font cache: pay for it inside the budget, before the DiT's share
@@ -135,6 +137,8 @@ def main():
     os.makedirs(args.work, exist_ok=True)
     os.makedirs(args.out, exist_ok=True)
     cfg = common.preset(args.preset)
+    if args.dit_lr:
+        cfg["dit_train"]["lr"] = args.dit_lr
     log = common.Log(os.path.join(args.work, "train.log"))
     device, amp = common.device_and_autocast()
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
