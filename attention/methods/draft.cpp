@@ -3,10 +3,13 @@
 // of the reordered sequence; text rows/columns always computed. Exactly tiling grids run as a BlockLayout
 // (plan()); other grids pad edge regions to whole blocks on the gathered kernel. The self region block is
 // always kept (the reference can leave a region without keys).
+// GPU (forward_device): the whole plan runs on the device (cuda/planners/draft_device.h) and feeds the
+// block-sparse kernel without a host round trip; exactly tiling grids only (padded grids: `unsupported`).
 #include <algorithm>
 #include <cmath>
 
 #include "attention/block_sparse_cpu.h"
+#include "attention/cuda/planners/draft_device.h"
 #include "attention/methods/draft_plan.h"
 #include "attention/methods/method.h"
 #include "attention/methods/vmoba_kernel.h"
@@ -114,6 +117,25 @@ class DraftMethod : public AttentionMethod {
     return record_extras(geo, dm, rec);
   }
 
+  Status forward_sparse_device(const AttentionCall& call, const DeviceQKV& qkv, CallRecord* rec) override {
+    const bool same = dev_geo_ && dev_grid_.f == call.grid.f && dev_grid_.h == call.grid.h &&
+                      dev_grid_.w == call.grid.w && dev_text_ == call.text_len && dev_text_first_ == call.text_first;
+    if (!same) {
+      VDIT_ASSIGN(DraftGeometry geo, draft_geometry(call.grid, call.text_len, call.text_first, ph_, pw_));
+      dev_geo_ = std::make_shared<const DraftGeometry>(std::move(geo));
+      dev_grid_ = call.grid;
+      dev_text_ = call.text_len;
+      dev_text_first_ = call.text_first;
+    }
+    VDIT_TRY(dev_.prepare(*dev_geo_, qkv.NH, qkv.HD));
+    VDIT_TRY(dev_.plan(qkv, sparsity_));
+    VDIT_TRY(block_sparse_attention_cuda(qkv, dev_.layout()));
+    if (stats_on()) {
+      VDIT_ASSIGN(rec->density, dev_.block_density(qkv.stream));
+    }
+    return Status::ok();
+  }
+
  private:
   Result<DraftPlan> make_plan(const AttentionCall& call, const QKV& in) const {
     DraftPlan p;
@@ -158,6 +180,12 @@ class DraftMethod : public AttentionMethod {
 
   double sparsity_ = 0.75;
   int ph_ = 8, pw_ = 16;
+  // GPU planner and the geometry it was prepared for.
+  DraftDevicePlanner dev_;
+  std::shared_ptr<const DraftGeometry> dev_geo_;
+  VideoGrid dev_grid_;
+  int64_t dev_text_ = 0;
+  bool dev_text_first_ = false;
 };
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <cmath>
 
 #include "attention/block_sparse_cpu.h"
+#include "attention/cuda/cudnn_sdpa.h"
+#include "attention/cuda/planners/device_sync.h"
 #include "attention/dense_cpu.h"
 
 namespace vdit::attn {
@@ -145,6 +147,88 @@ Status AttentionMethod::run(const AttentionCall& call, const QKV& in, const Atte
     st.density = rec.density;
     st.seconds = seconds;
     if (quality_) VDIT_TRY(quality_pass(in, dst.out, rec, &st));
+    sink_(st);
+  }
+  if (record_on_) record_ = std::move(rec);
+  return Status::ok();
+}
+
+// ---- GPU path ----------------------------------------------------------------------------------------
+
+Status AttentionMethod::dense_device(const DeviceQKV& qkv) {
+  if (!sdpa_) {
+    auto created = CudnnSdpa::create();
+    if (!created.is_ok()) return created.status().with_context(name_ + " attention: dense calls on the GPU");
+    sdpa_ = std::shared_ptr<CudnnSdpa>(std::move(created).value());
+  }
+  return sdpa_->forward(qkv);
+}
+
+Result<const DeviceBlockLayout*> AttentionMethod::cached_device_layout(const AttentionCall& call,
+                                                                       const DeviceQKV& qkv) {
+  const std::string key = device_layout_key(call, qkv);
+  if (key.empty()) {
+    return unsupported(strfmt("attention method '%s' has no GPU planner yet; use --device cpu or another method",
+                              name_.c_str()));
+  }
+  auto it = device_layouts_.find(key);
+  if (it != device_layouts_.end()) return static_cast<const DeviceBlockLayout*>(it->second.get());
+  VDIT_ASSIGN(std::shared_ptr<const BlockLayout> host,
+              plan_for_device(call, QKV{nullptr, nullptr, nullptr, qkv.L, qkv.NH, qkv.HD}));
+  if (!host) return internal_error(name_ + ": plan() returned no layout for a sparse call");
+  VDIT_ASSIGN(DeviceBlockLayout dev, DeviceBlockLayout::upload(*host));
+  auto shared = std::make_shared<DeviceBlockLayout>(std::move(dev));
+  device_layouts_[key] = shared;
+  return static_cast<const DeviceBlockLayout*>(shared.get());
+}
+
+Status AttentionMethod::forward_sparse_device(const AttentionCall& call, const DeviceQKV& qkv, CallRecord* rec) {
+  VDIT_ASSIGN(const DeviceBlockLayout* layout, cached_device_layout(call, qkv));
+  VDIT_TRY(block_sparse_attention_cuda(qkv, *layout));
+  rec->density = layout->block_density();
+  return Status::ok();
+}
+
+Status AttentionMethod::forward_device(const AttentionCall& call, const DeviceQKV& qkv) {
+  if (!qkv.q || !qkv.k || !qkv.v || !qkv.out) return invalid_argument("attention (GPU): null q/k/v/out pointer");
+  if (qkv.L <= 0 || qkv.NH <= 0 || qkv.HD <= 0) {
+    return invalid_argument(strfmt("attention (GPU): bad sizes L=%lld NH=%d HD=%d", static_cast<long long>(qkv.L),
+                                   qkv.NH, qkv.HD));
+  }
+  const int64_t expect = call.grid.tokens() + call.text_len;
+  if (qkv.L != expect || qkv.keys() != qkv.L) {
+    return invalid_argument(strfmt("attention (%s, GPU): %lld query and %lld key tokens, but grid %lldx%lldx%lld + "
+                                   "%lld text tokens = %lld; pass the grid of the latent video and the text length",
+                                   name_.c_str(), static_cast<long long>(qkv.L), static_cast<long long>(qkv.keys()),
+                                   static_cast<long long>(call.grid.f), static_cast<long long>(call.grid.h),
+                                   static_cast<long long>(call.grid.w), static_cast<long long>(call.text_len),
+                                   static_cast<long long>(expect)));
+  }
+  if (sink_) VDIT_TRY(device_stream_sync(qkv.stream));
+  const auto t0 = std::chrono::steady_clock::now();
+  CallRecord rec;
+  if (is_dense(call)) {
+    VDIT_TRY(dense_device(qkv));
+    rec.dense = true;
+    rec.density = 1.0;
+  } else {
+    rec.dense = false;
+    rec.density = -1.0;
+    VDIT_TRY(forward_sparse_device(call, qkv, &rec)
+                 .with_context(strfmt("%s attention (GPU), layer %d, step %d", name_.c_str(), call.layer, call.step)));
+  }
+  if (sink_) {
+    VDIT_TRY(device_stream_sync(qkv.stream));
+    AttentionStats st;
+    st.method = name_;
+    st.layer = call.layer;
+    st.step = call.step;
+    st.branch = call.branch;
+    st.seq_len = qkv.L;
+    st.num_heads = qkv.NH;
+    st.dense = rec.dense;
+    st.density = rec.density;
+    st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     sink_(st);
   }
   if (record_on_) record_ = std::move(rec);

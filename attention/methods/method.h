@@ -22,10 +22,13 @@
 #include "attention/attention.h"
 #include "attention/block_layout.h"
 #include "attention/config_reader.h"
+#include "attention/cuda/block_sparse_cuda.h"
 #include "attention/stats.h"
 #include "dit/core/tensor.h"
 
 namespace vdit::attn {
+
+class CudnnSdpa;
 
 // What a method may know about the model when it is created (presets are chosen from it).
 struct ModelInfo {
@@ -89,6 +92,12 @@ class AttentionMethod : public SelfAttention {
   // One call with optional LSE. Checks L against the call's grid and text, then dense or sparse.
   Status run(const AttentionCall& call, const QKV& in, const AttentionDst& dst);
 
+  // The same call on device memory (see attention.h). Checks L against the call's grid and text; dense calls
+  // (the same schedule as run()) go to cuDNN's SDPA, sparse calls to forward_sparse_device(). CPU state and
+  // GPU state are separate: a method object serves one device. With a stats sink the call synchronizes its
+  // stream before and after (to time it); without one it only enqueues work.
+  Status forward_device(const AttentionCall& call, const DeviceQKV& qkv) override;
+
   // Applies `config` (an object of common + method keys; "method" is accepted if it equals the name).
   // Called once by make_attention().
   Status configure(const nlohmann::json& config, const ModelInfo& model);
@@ -114,6 +123,9 @@ class AttentionMethod : public SelfAttention {
   // Forgets all cross-step state (call between samples). Override to clear caches; call the base.
   virtual void reset() {}
 
+  // Frees the GPU layouts cached by cached_device_layout() (they are rebuilt on demand).
+  void drop_device_layouts() { device_layouts_.clear(); }
+
   // Used by the registry.
   void set_name(std::string name) { name_ = std::move(name); }
 
@@ -133,10 +145,32 @@ class AttentionMethod : public SelfAttention {
   virtual Status forward_sparse(const AttentionCall& call, const QKV& in, const AttentionDst& dst,
                                 CallRecord* rec);
 
+  // ---- GPU path (forward_device) ----
+  // A sparse call on the GPU; set rec->density (listed blocks / all blocks) when it is known cheaply.
+  // Default: cached_device_layout(), then the block-sparse CUDA kernel (methods whose layout is planned on
+  // the host once per key). Methods with data-dependent layouts override this.
+  virtual Status forward_sparse_device(const AttentionCall& call, const DeviceQKV& qkv, CallRecord* rec);
+  // The key under which a call's host-planned layout (plan()) is uploaded once and reused, e.g. the shape
+  // for Radial or (step group, layer) for PARO; empty = the method has no host-planned GPU path.
+  virtual std::string device_layout_key(const AttentionCall& /*call*/, const DeviceQKV& /*qkv*/) const { return {}; }
+  // The host layout the GPU path uploads for `call` (null q/k/v). Default: plan(). A method may give the
+  // kernel a different but equivalent layout (same kept elements, e.g. under a permutation).
+  virtual Result<std::shared_ptr<const BlockLayout>> plan_for_device(const AttentionCall& call, const QKV& in) {
+    return plan(call, in);
+  }
+  // The uploaded layout for `call`: plan_for_device() once per key, then the cached device copy.
+  Result<const DeviceBlockLayout*> cached_device_layout(const AttentionCall& call, const DeviceQKV& qkv);
+  // Dense attention of a device call through cuDNN's SDPA (the handle is created on first use).
+  Status dense_device(const DeviceQKV& qkv);
+  // Whether a stats sink is installed (GPU planners then read their density back, which synchronizes).
+  bool stats_on() const { return static_cast<bool>(sink_); }
+
   Schedule schedule_;
   ModelInfo model_;
 
  private:
+  std::shared_ptr<CudnnSdpa> sdpa_;  // created on the first dense GPU call
+  std::map<std::string, std::shared_ptr<DeviceBlockLayout>> device_layouts_;
   Status quality_pass(const QKV& in, const float* out, const CallRecord& rec, AttentionStats* st) const;
   std::string name_ = "unnamed";
   StatsSink sink_;

@@ -19,6 +19,15 @@ class ParoMethod : public AttentionMethod {
   bool static_layout() const override { return true; }
 
  protected:
+  // GPU (forward_device): each (step group, layer) layout, with its per-head permutations, is planned on the
+  // host and uploaded on first use, then reused for every later step of the group (no per-call planning).
+  std::string device_layout_key(const AttentionCall& call, const DeviceQKV& qkv) const override {
+    if (!plan_) return {};
+    return strfmt("%d,%d,%lld,%d,%lld,%d", paro_step_group(call.step, call.num_steps, plan_->groups), call.layer,
+                  static_cast<long long>(qkv.L), qkv.NH, static_cast<long long>(call.text_len),
+                  call.text_first ? 1 : 0);
+  }
+
   Status configure_method(ConfigReader& cfg) override {
     VDIT_TRY(cfg.get_string("plan", &plan_path_));
     if (plan_path_.empty()) {

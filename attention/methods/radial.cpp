@@ -2,6 +2,7 @@
 // built once per shape (radial_mask.h) and cached; dense warm-up steps and dense layers from the common
 // schedule. Text tokens (Hunyuan-style) are dense rows/columns of the same layout rather than a separate
 // LSE-merged pass; that gives the same attention without padded-text masking (not needed here).
+// GPU (forward_device): the same host-built layout, uploaded once per shape and reused for every call.
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -30,6 +31,13 @@ class RadialMethod : public AttentionMethod {
   bool static_layout() const override { return true; }
 
  protected:
+  // One device layout per shape: no per-call planning on the GPU.
+  std::string device_layout_key(const AttentionCall& call, const DeviceQKV& qkv) const override {
+    return strfmt("%lld,%lld,%lld,%lld,%d,%d", static_cast<long long>(call.grid.f), static_cast<long long>(call.grid.h),
+                  static_cast<long long>(call.grid.w), static_cast<long long>(call.text_len), call.text_first ? 1 : 0,
+                  qkv.NH);
+  }
+
   Status configure_method(ConfigReader& cfg) override {
     model_kind_ = model_.family == "hunyuan" ? "hunyuan" : "wan";
     VDIT_TRY(cfg.get_string("model", &model_kind_, {"wan", "hunyuan"}));

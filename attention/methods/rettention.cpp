@@ -4,12 +4,16 @@
 // epilogue), then ρ ← ρ + λ, clamped to ≤ 1 (the reference omits the clamp; `clamp_rho: false` drops it).
 // R is kept in head space [L, NH, HD] (before W_o; equivalent because W_o is linear). Not here: the
 // CogVideoX text/video pair caching of the reference (text rows and columns are simply unrestricted).
+// GPU (forward_device): the band layout is uploaded once per shape; ρ [NH, L] and R [L, NH, HD] (f32) stay on
+// the device per (layer, branch); caching steps run cuDNN dense + the band kernel, sparse steps the band
+// kernel with its ρ/R epilogue. At Wan 14B 720p R is 1.5 GB per (layer, branch): 80 pairs do not fit.
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <utility>
 
 #include "attention/block_sparse_cpu.h"
+#include "attention/cuda/planners/rettention_device.h"
 #include "attention/dense_cpu.h"
 #include "attention/methods/method.h"
 
@@ -23,6 +27,14 @@ struct RettentionState {
   std::vector<float> residual;  // [L, NH, HD]
 };
 
+// The same state on the GPU (forward_device).
+struct DeviceRettentionState {
+  int64_t L = 0;
+  int NH = 0, HD = 0;
+  DeviceBuffer rho;       // [NH, L] f32
+  DeviceBuffer residual;  // [L, NH, HD] f32
+};
+
 class RettentionMethod : public AttentionMethod {
  public:
   nlohmann::json preset(const ModelInfo& model) const override {
@@ -33,7 +45,10 @@ class RettentionMethod : public AttentionMethod {
             {"cache_every", 5},           {"lambda", 0.04}};
   }
 
-  void reset() override { states_.clear(); }
+  void reset() override {
+    states_.clear();
+    device_states_.clear();
+  }
 
   bool static_layout() const override { return true; }
 
@@ -149,7 +164,103 @@ class RettentionMethod : public AttentionMethod {
     return Status::ok();
   }
 
+  std::string device_layout_key(const AttentionCall& call, const DeviceQKV& qkv) const override {
+    return strfmt("%lld,%d,%lld,%lld,%lld,%lld,%d", static_cast<long long>(qkv.L), qkv.NH,
+                  static_cast<long long>(call.grid.f), static_cast<long long>(call.grid.h),
+                  static_cast<long long>(call.grid.w), static_cast<long long>(call.text_len), call.text_first ? 1 : 0);
+  }
+
+  // GPU layout of the per-frame band: video tokens position-major (token p·F + f for in-frame position p
+  // and frame f, text last), so |pos(i) − pos(j)| ≤ w is a contiguous band of positions: the inner blocks
+  // are full and only the edges are partial (frame_band on original indices). In frame-major order every
+  // block pair that touches the band is partial, ~4x more blocks at Wan 480p. Same kept elements as plan().
+  Result<std::shared_ptr<const BlockLayout>> plan_for_device(const AttentionCall& call, const QKV& in) override {
+    VDIT_ASSIGN(std::shared_ptr<const BlockLayout> flat, plan(call, in));
+    const ElementPredicate& pr = flat->predicate;
+    if (pr.kind != ElementPredicate::Kind::frame_band || call.grid.f <= 1) return flat;
+    const int64_t F = call.grid.f, S = pr.frame_tokens, Lv = F * S, vb = pr.video_begin, L = in.L, B = schedule_.block;
+    const int64_t text_begin = call.text_first ? 0 : Lv, nb = (L + B - 1) / B, w = pr.half_width;
+    std::vector<int32_t> perm(static_cast<size_t>(L));
+    for (int64_t n = 0; n < Lv; ++n) perm[static_cast<size_t>(n)] = static_cast<int32_t>(vb + (n % F) * S + n / F);
+    for (int64_t i = 0; i < call.text_len; ++i) perm[static_cast<size_t>(Lv + i)] = static_cast<int32_t>(text_begin + i);
+    // Per block of the permuted order: its in-frame position interval and whether it holds text.
+    std::vector<int64_t> lo(static_cast<size_t>(nb)), hi(static_cast<size_t>(nb));
+    std::vector<uint8_t> text(static_cast<size_t>(nb)), video(static_cast<size_t>(nb));
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t n0 = b * B, n1 = std::min(L, n0 + B) - 1;
+      text[b] = n1 >= Lv;
+      video[b] = n0 < Lv;
+      lo[b] = n0 / F;
+      hi[b] = std::min(n1, Lv - 1) / F;
+    }
+    std::vector<uint8_t> states(static_cast<size_t>(nb * nb), kBlockAbsent);
+    for (int64_t qb = 0; qb < nb; ++qb) {
+      for (int64_t kb = 0; kb < nb; ++kb) {
+        uint8_t st = kBlockAbsent;
+        if (text[qb] || text[kb]) {
+          st = kBlockPartial;  // text rows/columns are unrestricted (the predicate keeps them)
+        } else if (video[qb] && video[kb]) {
+          const int64_t mind = std::max<int64_t>({0, lo[kb] - hi[qb], lo[qb] - hi[kb]});
+          const int64_t maxd = std::max(hi[qb] - lo[kb], hi[kb] - lo[qb]);
+          st = maxd <= w ? kBlockFull : mind <= w ? kBlockPartial : kBlockAbsent;
+        }
+        states[static_cast<size_t>(qb * nb + kb)] = st;
+      }
+    }
+    ElementPredicate dp = pr;
+    dp.original_order = true;
+    VDIT_ASSIGN(BlockLayout lay, layout_from_block_states(states, 1, in.NH, L, static_cast<int>(B), dp, std::move(perm)));
+    return std::make_shared<const BlockLayout>(std::move(lay));
+  }
+
+  Status forward_sparse_device(const AttentionCall& call, const DeviceQKV& qkv, CallRecord* rec) override {
+    VDIT_ASSIGN(const DeviceBlockLayout* layout, cached_device_layout(call, qkv));
+    DeviceRettentionState& st = device_states_[{call.layer, call.branch}];
+    const bool have_cache = st.L == qkv.L && st.NH == qkv.NH && st.HD == qkv.HD && st.rho.size() > 0;
+    const bool caching = (call.step - full_steps_) % cache_every_ == 0 || !have_cache;
+    const size_t n = static_cast<size_t>(qkv.L) * qkv.NH * qkv.HD, nl = static_cast<size_t>(qkv.L) * qkv.NH;
+    if (caching) {
+      if (!have_cache) {
+        st.rho = DeviceBuffer();
+        st.residual = DeviceBuffer();
+        VDIT_ASSIGN(st.rho, DeviceBuffer::allocate(nl * sizeof(float)));
+        VDIT_ASSIGN(st.residual, DeviceBuffer::allocate(n * sizeof(float)));
+        st.L = qkv.L;
+        st.NH = qkv.NH;
+        st.HD = qkv.HD;
+      }
+      VDIT_TRY(grow(&ws_band_, n * 2));  // o_band [L, NH, HD] in the io dtype
+      VDIT_TRY(grow(&ws_lse_, 2 * nl * sizeof(float)));
+      float* lse_band = ws_lse_.as<float>();
+      DeviceQKV full = qkv;
+      if (!full.lse) full.lse = lse_band + nl;  // lse_full [NH, L]
+      VDIT_TRY(dense_device(full));
+      DeviceQKV band = qkv;
+      band.out = ws_band_.data();
+      band.lse = lse_band;
+      VDIT_TRY(block_sparse_attention_cuda(band, *layout));
+      VDIT_TRY(rettention_cache_update(st.rho.as<float>(), st.residual.as<float>(), qkv.out, ws_band_.data(), full.lse,
+                                       lse_band, qkv.L, qkv.NH, qkv.HD, qkv.dtype, qkv.stream));
+      rec->density = 1.0;  // a full pass was computed (plus the band pass)
+    } else {
+      DeviceSparseEpilogue epi{st.rho.as<float>(), st.residual.as<float>()};
+      VDIT_TRY(block_sparse_attention_cuda(qkv, *layout, epi));
+      VDIT_TRY(rettention_rho_step(st.rho.as<float>(), static_cast<int64_t>(nl), static_cast<float>(lambda_),
+                                   clamp_rho_, qkv.stream));
+      rec->density = layout->block_density();
+    }
+    return Status::ok();
+  }
+
  private:
+  // Reallocates `buf` when it is smaller than `bytes` (workspace shared by all layers).
+  static Status grow(DeviceBuffer* buf, size_t bytes) {
+    if (buf->size() >= bytes) return Status::ok();
+    *buf = DeviceBuffer();
+    VDIT_ASSIGN(*buf, DeviceBuffer::allocate(bytes));
+    return Status::ok();
+  }
+
   // Blocks that contain any kept element: full when every element is kept, else partial.
   static Result<BlockLayout> band_layout(const ElementPredicate& pred, int64_t L, int NH, int B) {
     const int64_t nb = (L + B - 1) / B;
@@ -217,6 +328,8 @@ class RettentionMethod : public AttentionMethod {
   double lambda_ = 0.04;
   bool clamp_rho_ = true;
   std::map<std::pair<int, int>, RettentionState> states_;
+  std::map<std::pair<int, int>, DeviceRettentionState> device_states_;
+  DeviceBuffer ws_band_, ws_lse_;  // caching-step workspace (GPU)
   std::map<std::tuple<int64_t, int, int64_t, int64_t, int64_t, int64_t>, std::shared_ptr<const BlockLayout>> cache_;
 };
 

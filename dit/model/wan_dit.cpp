@@ -1,9 +1,11 @@
 // Loading the Wan2.1 DiT (files -> config -> exact key set -> f32 weights -> backend) and the CFG combination.
 #include "dit/model/wan_dit.h"
 
+#include "dit/core/device_buffer.h"
 #include "dit/core/log.h"
 #include "dit/core/parallel.h"
 #include "dit/model/wan_dit_cpu.h"
+#include "dit/model/wan_dit_cuda.h"
 #include "dit/model/wan_files.h"
 #include "dit/model/wan_names.h"
 #include "dit/model/wan_weights.h"
@@ -17,9 +19,18 @@ TensorShapes shapes_of(const TensorFile& file) {
   return s;
 }
 
+// The backend for `device`: the CPU one keeps `file` (its f32 weights may map into it); the CUDA one
+// uploads the weights once and needs neither afterwards.
+Result<std::unique_ptr<WanDit>> make_backend(DitDevice device, std::shared_ptr<const TensorFile> file,
+                                             const WanDitConfig& config, WanDitWeights weights) {
+  if (device == DitDevice::cuda) return make_wan_dit_cuda(config, weights);
+  return make_wan_dit_cpu(std::move(file), config, std::move(weights));
+}
+
+// Fails before any weight is read when the CUDA backend cannot run here.
 Status check_device(DitDevice device) {
-  if (device == DitDevice::cuda) {
-    return unsupported("the CUDA backend of the Wan DiT is not built yet; use the cpu device");
+  if (device == DitDevice::cuda && cuda_device_count() == 0) {
+    return unsupported("no CUDA device is visible (or this build has no CUDA backend); use the cpu device");
   }
   return Status::ok();
 }
@@ -37,7 +48,7 @@ Result<std::unique_ptr<WanDit>> create_wan_dit(std::shared_ptr<const TensorFile>
   VDIT_ASSIGN(WanLayout layout, detect_wan_dit_layout(shapes, file->path()));
   VDIT_ASSIGN(WanTensorNames names, match_wan_dit_tensors(config, shapes, layout, file->path()));
   VDIT_ASSIGN(WanDitWeights weights, load_wan_dit_weights(*file, config, names));
-  return make_wan_dit_cpu(std::move(file), config, std::move(weights));
+  return make_backend(device, std::move(file), config, std::move(weights));
 }
 
 Result<std::unique_ptr<WanDit>> load_wan_dit(const std::string& weights_path, const WanDitLoadOptions& options,
@@ -67,7 +78,7 @@ Result<std::unique_ptr<WanDit>> load_wan_dit(const std::string& weights_path, co
   }
   VDIT_LOG_INFO("loaded Wan DiT from %s (%s names, %s): %s", what.c_str(), wan_layout_name(layout),
                 files.layout.c_str(), config.to_string().c_str());
-  return make_wan_dit_cpu(std::move(file), config, std::move(weights));
+  return make_backend(options.device, std::move(file), config, std::move(weights));
 }
 
 Status classifier_free_guidance(Tensor* out, const Tensor& cond, const Tensor& uncond, double scale) {

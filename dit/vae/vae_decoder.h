@@ -63,6 +63,8 @@ class VaeDecoder {
   int64_t spatial_factor() const { return spatial_factor_; }  // 8
   int64_t output_frames(int64_t latent_frames) const;         // 1 + 4(F-1)
   int64_t halo() const { return halo_; }                      // tiling halo in latent pixels
+  // The loaded layers (f32 GEMM-layout weights), for other backends that upload them (VaeDecoderCuda).
+  const std::vector<VaeLayer>& layers() const { return layers_; }
 
   // Decodes a normalized latent z [z_dim, F, H, W] (or [1, z_dim, F, H, W]) of any float dtype. Errors:
   // invalid_argument on a wrong shape or non-finite values; whatever `on_frame` returns.

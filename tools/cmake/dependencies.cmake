@@ -30,10 +30,11 @@ endif()
 set(VDIT_HAVE_CUDA OFF)
 set(VDIT_HAVE_CUDNN OFF)
 if(VDIT_CUDA)
-  # sm_90 (Hopper H100/H200) is the first target: the fast paths use its instructions (wgmma, TMA
-  # need sm_90a). Override with -DCMAKE_CUDA_ARCHITECTURES=... for other GPUs.
+  # sm_90a (Hopper H100/H200) is the first target: the block-sparse attention kernel's fast main loop uses
+  # wgmma, which needs the arch-specific sm_90a code (it runs on compute capability 9.0 only). For other GPUs
+  # configure with e.g. -DCMAKE_CUDA_ARCHITECTURES=80 or 89: the portable mma.sync main loop is used there.
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-    set(CMAKE_CUDA_ARCHITECTURES 90)
+    set(CMAKE_CUDA_ARCHITECTURES 90a)
   endif()
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)

@@ -1,12 +1,14 @@
 // `vdit forward dit --weights W --inputs IN.safetensors --out OUT.safetensors [--device cpu|cuda]`: one
 // Wan2.1 DiT forward on tensors from a file (for parity checks against PyTorch). IN holds `x` [in_dim, F, H, W],
 // `t` [1] (integer-valued timestep in [0, 1000], any int or float dtype) and `context` [Lc, text_dim]
-// (unpadded T5 output); OUT gets `out` [out_dim, F, H, W] f32. Dense attention; no CFG, no sampling.
+// (unpadded T5 output); OUT gets `out` [out_dim, F, H, W] f32. Dense attention (cuDNN SDPA on the GPU, where
+// the DiT computes in the official bf16 autocast precision); no CFG, no sampling.
 #include <chrono>
 #include <cmath>
 #include <cstring>
 
 #include "attention/attention.h"
+#include "attention/methods/method.h"
 #include "dit/core/log.h"
 #include "dit/model/wan_dit.h"
 #include "io/safetensors_writer.h"
@@ -73,9 +75,6 @@ int run_forward_dit(const ForwardDitOptions& o) {
   model::WanDitLoadOptions load;
   load.device = o.device == "cuda" ? model::DitDevice::cuda : model::DitDevice::cpu;
   load.head_dim = o.head_dim;
-  if (load.device == model::DitDevice::cuda) {
-    return report_error("--device cuda: the CUDA backend of the Wan DiT is not built yet; use --device cpu");
-  }
 
   auto in = open_tensor_file(o.inputs);
   if (!in) return report_error(in.status().message());
@@ -99,13 +98,25 @@ int run_forward_dit(const ForwardDitOptions& o) {
   const auto t1 = steady_clock::now();
   auto text = (*dit)->prepare_text(*context);
   if (!text) return report_error(o.inputs + ": " + text.status().message());
-  auto attention = attn::make_dense_cpu_attention();
+  std::unique_ptr<attn::SelfAttention> attention;
+  if (load.device == model::DitDevice::cuda) {
+    const model::WanDitConfig& c = (*dit)->config();
+    attn::ModelInfo info;
+    info.num_layers = static_cast<int>(c.num_layers);
+    info.num_heads = static_cast<int>(c.num_heads);
+    info.head_dim = static_cast<int>(c.head_dim());
+    auto dense = attn::make_attention("dense", nullptr, info);  // cuDNN SDPA through forward_device
+    if (!dense) return report_error(dense.status().message());
+    attention = std::move(*dense);
+  } else {
+    attention = attn::make_dense_cpu_attention();
+  }
   Tensor out;
   Status st = (*dit)->forward(&out, *x, *t, **text, *attention);
   if (!st.is_ok()) return report_error(o.inputs + ": " + st.message());
   const auto t2 = steady_clock::now();
-  VDIT_LOG_INFO("forward dit: %s (%s names, config from %s), load %.2f s, text + forward %.2f s",
-                source.weights.c_str(), source.layout.c_str(), source.config_from.c_str(),
+  VDIT_LOG_INFO("forward dit (%s): %s (%s names, config from %s), load %.2f s, text + forward %.2f s",
+                o.device.c_str(), source.weights.c_str(), source.layout.c_str(), source.config_from.c_str(),
                 duration<double>(t1 - t0).count(), duration<double>(t2 - t1).count());
 
   st = save_safetensors(o.out, {{"out", out}}, {{"timestep", std::to_string(*t)}, {"weights", source.weights}});

@@ -2,12 +2,14 @@
 // token ids from a file (parity with PyTorch). IN holds `ids` [L] (or [1, L]; any integer dtype) and
 // optionally `mask` [L] (any integer or bool dtype; nonzero = valid); `in.ids` / `in.mask` (the golden
 // files' names) are accepted too. OUT gets `out` [L, dim] f32, every position, as the official full output.
+// `--device cuda` runs the GPU encoder (t5_encoder_cuda.h) in `--precision bf16` (default) or f32.
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 
 #include "dit/core/log.h"
 #include "dit/text/t5_encoder.h"
+#include "dit/text/t5_encoder_cuda.h"
 #include "io/safetensors_writer.h"
 #include "io/tensor_file.h"
 #include "tools/vdit/command.h"
@@ -18,6 +20,8 @@ namespace {
 struct ForwardT5Options {
   std::string weights, inputs, out;
   bool low_memory = false;
+  std::string device = "cpu";
+  std::string precision = "bf16";  // GPU only
 };
 
 // Integer values of a tensor of any integer/bool dtype, shape [L] or [1, L].
@@ -96,19 +100,43 @@ int run_forward_t5(const ForwardT5Options& o) {
   }
 
   const auto t0 = steady_clock::now();
-  text::T5LoadOptions load;
-  load.weights_f32 = !o.low_memory;
-  auto enc = text::T5Encoder::load(o.weights, load);
-  if (!enc) return report_error(enc.status().message());
-  const auto t1 = steady_clock::now();
-  auto out = enc->encode(ids, mask);
-  if (!out) return report_error(o.inputs + ": " + out.status().message());
-  const auto t2 = steady_clock::now();
-  VDIT_LOG_INFO("forward t5: %s; L = %zu, load %.2f s, encode %.2f s", enc->config().summary().c_str(), ids.size(),
-                duration<double>(t1 - t0).count(), duration<double>(t2 - t1).count());
-  Status st = save_safetensors(
-      o.out, {{"out", *out}},
-      {{"weights", o.weights}, {"layout", enc->weights().layout}, {"config", enc->config().summary()}});
+  Tensor out;
+  std::string summary, layout, device = o.device;
+  if (o.device == "cuda") {
+    auto precision = text::parse_t5_precision(o.precision);
+    if (!precision) return report_error("--precision: " + precision.status().message());
+    text::T5CudaOptions co;
+    co.precision = *precision;
+    auto enc = text::T5EncoderCuda::load(o.weights, co);
+    if (!enc) return report_error(enc.status().message());
+    const auto t1 = steady_clock::now();
+    auto r = (*enc)->encode(ids, mask);
+    if (!r) return report_error(o.inputs + ": " + r.status().message());
+    const auto t2 = steady_clock::now();
+    out = *r;
+    summary = (*enc)->config().summary();
+    layout = "n/a";
+    device = std::string("cuda ") + text::t5_precision_name(co.precision);
+    VDIT_LOG_INFO("forward t5 (cuda, %s): %s; L = %zu, load + upload %.2f s, encode %.2f ms", o.precision.c_str(),
+                  summary.c_str(), ids.size(), duration<double>(t1 - t0).count(),
+                  1e3 * duration<double>(t2 - t1).count());
+  } else {
+    text::T5LoadOptions load;
+    load.weights_f32 = !o.low_memory;
+    auto enc = text::T5Encoder::load(o.weights, load);
+    if (!enc) return report_error(enc.status().message());
+    const auto t1 = steady_clock::now();
+    auto r = enc->encode(ids, mask);
+    if (!r) return report_error(o.inputs + ": " + r.status().message());
+    const auto t2 = steady_clock::now();
+    out = *r;
+    summary = enc->config().summary();
+    layout = enc->weights().layout;
+    VDIT_LOG_INFO("forward t5: %s; L = %zu, load %.2f s, encode %.2f s", summary.c_str(), ids.size(),
+                  duration<double>(t1 - t0).count(), duration<double>(t2 - t1).count());
+  }
+  Status st = save_safetensors(o.out, {{"out", out}},
+                               {{"weights", o.weights}, {"layout", layout}, {"config", summary}, {"device", device}});
   if (!st.is_ok()) return report_error(st.message());
   return 0;
 }
@@ -123,6 +151,11 @@ std::function<int()> setup_forward_t5(CLI::App& app) {
   app.add_option("--out", o->out, "safetensors to write with out [L, dim] f32")->required();
   app.add_flag("--low-memory", o->low_memory,
                "keep bf16/f16 weights in the file and convert them layer by layer (less memory, slower)");
+  app.add_option("--device", o->device, "where to run the encoder: cpu (f32) or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--precision", o->precision,
+                 "GPU only: bf16 (bf16 GEMMs, fp32 residual and softmax; default) or f32 (matches the CPU)")
+      ->check(CLI::IsMember({"bf16", "f32"}));
   return [o] { return run_forward_t5(*o); };
 }
 

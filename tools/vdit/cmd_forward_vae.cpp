@@ -1,13 +1,16 @@
 // `vdit forward vae --weights W --inputs IN --out OUT`: decodes the normalized latent `z` [16, F, H, W] of
 // IN with the Wan VAE decoder and writes `video` [3, T, 8H, 8W] f32 clamped to [-1, 1] to OUT
-// (safetensors), for parity checks against PyTorch. Optional: `video_preclamp`, `video_uint8`, tiling.
+// (safetensors), for parity checks against PyTorch. Optional: `video_preclamp`, `video_uint8`, tiling (CPU),
+// `--device cuda` (the CUDA decoder, `--precision fp32|tf32`).
 // Writing media files is not done here (that is `vdit generate`'s job).
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "dit/core/log.h"
 #include "dit/vae/vae_decoder.h"
+#include "dit/vae/vae_decoder_cuda.h"
 #include "io/safetensors_writer.h"
 #include "io/tensor_file.h"
 #include "tools/vdit/command.h"
@@ -16,7 +19,7 @@ namespace vdit::cli {
 namespace {
 
 struct ForwardVaeOptions {
-  std::string weights, inputs, out, config, input_name = "z";
+  std::string weights, inputs, out, config, input_name = "z", device = "cpu", precision = "fp32";
   int64_t tile = 0;
   bool preclamp = false, uint8 = false;
 };
@@ -26,6 +29,16 @@ int run_forward_vae(const ForwardVaeOptions& o) {
   lo.config_path = o.config;
   auto dec = vae::VaeDecoder::load(o.weights, lo);
   if (!dec) return report_error(dec.status().message());
+  std::unique_ptr<vae::VaeDecoderCuda> gpu;
+  if (o.device == "cuda") {
+    auto p = vae::parse_vae_cuda_precision(o.precision);
+    if (!p) return report_error(p.status().message());
+    vae::VaeCudaOptions co;
+    co.precision = *p;
+    auto g = vae::VaeDecoderCuda::create(*dec, co);
+    if (!g) return report_error(g.status().message());
+    gpu = std::move(g).value();
+  }
   auto in = open_tensor_file(o.inputs);
   if (!in) return report_error(in.status().message());
   auto z = (*in)->tensor(o.input_name);
@@ -64,15 +77,17 @@ int run_forward_vae(const ForwardVaeOptions& o) {
     };
   }
   auto t0 = std::chrono::steady_clock::now();
-  Status s = dec->decode(zt, [&](int64_t t, const Tensor& frame) -> Status {
+  auto on_frame = [&](int64_t t, const Tensor& frame) -> Status {
     if (t >= T || frame.dim(1) != H || frame.dim(2) != W) return internal_error("VAE emitted an unexpected frame");
     put(&video, t, frame);
     return Status::ok();
-  }, opt);
+  };
+  Status s = gpu ? gpu->decode(zt, on_frame, opt) : dec->decode(zt, on_frame, opt);
   if (!s.is_ok()) return report_error(s.message());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  VDIT_LOG_INFO("decoded %lld latent frames into %lld frames of %lldx%lld in %.2f s", static_cast<long long>(F),
-                static_cast<long long>(T), static_cast<long long>(W), static_cast<long long>(H), secs);
+  VDIT_LOG_INFO("decoded %lld latent frames into %lld frames of %lldx%lld in %.2f s on the %s", static_cast<long long>(F),
+                static_cast<long long>(T), static_cast<long long>(W), static_cast<long long>(H), secs,
+                gpu ? "GPU" : "CPU");
 
   NamedTensors outs = {{"video", video}};
   if (o.preclamp) outs.emplace_back("video_preclamp", pre);
@@ -96,6 +111,10 @@ std::function<int()> setup_forward_vae(CLI::App& app) {
   app.add_option("--config", o->config, "VAE config JSON (official WanVAE_ or diffusers AutoencoderKLWan keys)");
   app.add_option("--tile", o->tile, "exact spatial tiling: latent pixels per tile side (0 = untiled)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--device", o->device, "cpu or cuda (the CUDA decoder; untiled)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--precision", o->precision, "CUDA decoder precision: fp32 (exact, TF32 off), tf32 or bf16")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   app.add_flag("--preclamp", o->preclamp, "also write video_preclamp (the decoder output before the clamp)");
   app.add_flag("--uint8", o->uint8, "also write video_uint8 (official 8-bit pixels, truncated)");
   return [o] { return run_forward_vae(*o); };
@@ -103,7 +122,7 @@ std::function<int()> setup_forward_vae(CLI::App& app) {
 
 }  // namespace
 
-VDIT_REGISTER_COMMAND("forward vae", "Decode a latent with the Wan VAE decoder (CPU) into a [-1, 1] video tensor", 52,
+VDIT_REGISTER_COMMAND("forward vae", "Decode a latent with the Wan VAE decoder (CPU or CUDA) into a [-1, 1] video tensor", 52,
                       setup_forward_vae);
 
 }  // namespace vdit::cli

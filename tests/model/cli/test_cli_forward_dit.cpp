@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "dit/core/device_buffer.h"
 #include "io/safetensors_writer.h"
 #include "io/tensor_file.h"
 #include "tests/harness/test_util.h"
@@ -108,7 +109,7 @@ TEST(CliForwardDit, BadInputsExitWithClearMessages) {
   struct Case {
     std::string name, inputs, weights_path, extra, expect;
   };
-  const std::vector<Case> cases = {
+  std::vector<Case> cases = {
       {"x channels", write_inputs("x_ch", *Tensor::zeros(DType::f32, {15, 3, 8, 12}), 937, DType::i64, ctx), weights(),
        "", "must be [16, F, H, W]"},
       {"x odd width", write_inputs("x_w", *Tensor::zeros(DType::f32, {16, 3, 8, 11}), 937, DType::i64, ctx), weights(),
@@ -122,10 +123,13 @@ TEST(CliForwardDit, BadInputsExitWithClearMessages) {
        "[Lc, 64]"},
       {"context too long", write_inputs("ctx_l", x, 937, DType::i64, *Tensor::zeros(DType::f32, {513, 64})), weights(),
        "", "more than the model's text_len 512"},
-      {"cuda", write_inputs("ok", x, 937, DType::i64, ctx), weights(), "--device cuda", "not built yet"},
       {"missing weights", write_inputs("ok", x, 937, DType::i64, ctx), "/nonexistent/w.safetensors", "",
        "no such file or directory"},
   };
+  if (cuda_device_count() == 0) {  // with a GPU, --device cuda runs (tests/cuda_model checks the result)
+    cases.push_back({"cuda", write_inputs("ok", x, 937, DType::i64, ctx), weights(), "--device cuda",
+                     "no CUDA device is visible"});
+  }
   for (const Case& c : cases) {
     CliRun r =
         run_cli("forward dit --weights " + c.weights_path + " --inputs " + c.inputs + " --out " + out + " " + c.extra);

@@ -1,0 +1,11 @@
+// Block-sparse attention kernel instances for head dim 128, f16 io: blocks 64 and 128, mma.sync and
+// wgmma main loops (one .cu per (head dim, dtype) keeps the instance set closed and compiling in parallel).
+#include "attention/cuda/block_sparse_kernel.cuh"
+
+namespace vdit::attn::cuda_bs {
+
+Status block_sparse_fwd_hd128_f16(const BlockSparseParams& p, int loop, void* stream) {
+  return launch_block_sparse_any_block<128, __half>(p, loop, stream);
+}
+
+}  // namespace vdit::attn::cuda_bs
