@@ -12,27 +12,23 @@ namespace vdit::attn::cuda_bs {
 
 // Geometry of one instance. One CTA computes one query block (kBlock rows) of one head. Keys are consumed in
 // 64-row tiles (a listed block of 128 is two tiles), double-buffered in shared memory.
-//  * mma.sync main loop (LOOP_ = 0): 4 warps, each owning kMTiles·16 query rows (32 for block 128, 16 for
+//  * mma.sync main loop (WGMMA_ = false): 4 warps, each owning kMTiles·16 query rows (32 for block 128, 16 for
 //    block 64: a block-64 query tile halves K/V reuse but keeps one CTA per listed row, which the layout
 //    needs); a 64-key tile keeps the S accumulator at 32 (block 128: 64) registers next to the 128-register
 //    O accumulator of HD 128 (FA2's choice for d128).
-//  * wgmma main loops (LOOP_ = 1, 2; sm_90a): one warpgroup per 64 query rows (2 for block 128), each warp
+//  * wgmma main loop (WGMMA_ = true, sm_90a): one warpgroup per 64 query rows (2 for block 128), each warp
 //    16 rows; operands in the 128-byte-swizzled "slab" layout wgmma descriptors describe (rows of 64
 //    elements, a head dim of 128 is two slabs). 2 CTAs per SM for both loops (the wgmma one then gets 128
 //    registers per thread): 96 KB of shared memory each at HD 128, block 128.
-// LOOP_: 0 = mma.sync, 1 = wgmma, 2 = wgmma with the next tile's Q·Kᵀ overlapping this tile's softmax.
-template <int HD_, int BLOCK_, class T_, int LOOP_ = 0>
+template <int HD_, int BLOCK_, class T_, bool WGMMA_ = false>
 struct Traits {
   using T = T_;
-  static constexpr bool kWgmma = LOOP_ >= 1;
-  static constexpr bool kOverlap = LOOP_ == 2;
+  static constexpr bool kWgmma = WGMMA_;
   static constexpr int kHD = HD_;
   static constexpr int kBlock = BLOCK_;
   static constexpr int kWarps = kWgmma ? kBlock / 16 : 4;
   static constexpr int kThreads = kWarps * 32;
-  // The overlapped loop holds two S tiles (~170 registers): one CTA per SM. Its in-flight accumulators
-  // must never be spilled, so it is not squeezed into 128 registers.
-  static constexpr int kMinBlocksPerSm = kOverlap ? 1 : 2;
+  static constexpr int kMinBlocksPerSm = 2;
   static constexpr int kRowsQ = kBlock;
   static constexpr int kMTiles = kRowsQ / (16 * kWarps);
   static constexpr int kKvTile = 64;

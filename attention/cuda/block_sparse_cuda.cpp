@@ -57,18 +57,14 @@ bool block_sparse_wgmma_available() {
 Status block_sparse_attention_cuda(const DeviceQKV& qkv, const DeviceBlockLayout& layout,
                                    const DeviceSparseEpilogue& epilogue, const BlockSparseOptions& options) {
   VDIT_TRY(check_call(qkv, layout));
-  // automatic: wgmma where the build has it (H200, bf16, HD 128, block 128: ~500 TFLOP/s on computed blocks
-  // against ~330 for mma.sync), else mma.sync.
-  const bool want_wgmma = options.loop == BlockSparseLoop::wgmma || options.loop == BlockSparseLoop::wgmma_overlap;
-  if (want_wgmma && !block_sparse_wgmma_available()) {
-    return unsupported("block-sparse CUDA attention: the wgmma main loops need device code built for sm_90a "
+  // automatic: wgmma where the build has it (H200, bf16, HD 128, block 128: ~450-530 TFLOP/s on computed
+  // blocks against ~315-335 for mma.sync), else mma.sync.
+  if (options.loop == BlockSparseLoop::wgmma && !block_sparse_wgmma_available()) {
+    return unsupported("block-sparse CUDA attention: the wgmma main loop needs device code built for sm_90a "
                        "(configure with -DCMAKE_CUDA_ARCHITECTURES=90a); use the mma.sync loop otherwise");
   }
-  const int loop = options.loop == BlockSparseLoop::wgmma_overlap ? 2
-                   : options.loop == BlockSparseLoop::wgmma ||
-                           (options.loop == BlockSparseLoop::automatic && block_sparse_wgmma_available())
-                       ? 1
-                       : 0;
+  const bool wgmma = options.loop == BlockSparseLoop::wgmma ||
+                     (options.loop == BlockSparseLoop::automatic && block_sparse_wgmma_available());
   const int64_t L = layout.seq_len();
   const ElementPredicate& pr = layout.predicate();
   cuda_bs::BlockSparseParams p{};
@@ -104,11 +100,11 @@ Status block_sparse_attention_cuda(const DeviceQKV& qkv, const DeviceBlockLayout
 
   const bool bf16 = qkv.dtype == DeviceDType::bf16;
   if (qkv.HD == 64) {
-    return bf16 ? cuda_bs::block_sparse_fwd_hd64_bf16(p, loop, qkv.stream)
-                : cuda_bs::block_sparse_fwd_hd64_f16(p, loop, qkv.stream);
+    return bf16 ? cuda_bs::block_sparse_fwd_hd64_bf16(p, wgmma, qkv.stream)
+                : cuda_bs::block_sparse_fwd_hd64_f16(p, wgmma, qkv.stream);
   }
-  return bf16 ? cuda_bs::block_sparse_fwd_hd128_bf16(p, loop, qkv.stream)
-              : cuda_bs::block_sparse_fwd_hd128_f16(p, loop, qkv.stream);
+  return bf16 ? cuda_bs::block_sparse_fwd_hd128_bf16(p, wgmma, qkv.stream)
+              : cuda_bs::block_sparse_fwd_hd128_f16(p, wgmma, qkv.stream);
 }
 
 }  // namespace vdit::attn

@@ -89,7 +89,6 @@ enum class BlockSparseLoop : uint8_t {
   automatic,
   mma_sync,  // FA2-style mma.sync m16n8k16 (any sm_80+ build)
   wgmma,     // warpgroup MMAs (needs device code built for sm_90a: CMAKE_CUDA_ARCHITECTURES=90a)
-  wgmma_overlap,  // wgmma, the next tile's Q·Kᵀ in flight during this tile's softmax (sm_90a; 1 CTA/SM)
 };
 
 struct BlockSparseOptions {

@@ -14,8 +14,8 @@ Status block_sparse_wgmma_compiled(bool* compiled) {
   return Status::ok();
 }
 
-Status block_sparse_fwd_hd128_bf16(const BlockSparseParams& p, int loop, void* stream) {
-  return launch_block_sparse_any_block<128, __nv_bfloat16>(p, loop, stream);
+Status block_sparse_fwd_hd128_bf16(const BlockSparseParams& p, bool wgmma, void* stream) {
+  return launch_block_sparse_any_block<128, __nv_bfloat16>(p, wgmma, stream);
 }
 
 }  // namespace vdit::attn::cuda_bs

@@ -4,8 +4,8 @@
 
 namespace vdit::attn::cuda_bs {
 
-Status block_sparse_fwd_hd64_f16(const BlockSparseParams& p, int loop, void* stream) {
-  return launch_block_sparse_any_block<64, __half>(p, loop, stream);
+Status block_sparse_fwd_hd64_f16(const BlockSparseParams& p, bool wgmma, void* stream) {
+  return launch_block_sparse_any_block<64, __half>(p, wgmma, stream);
 }
 
 }  // namespace vdit::attn::cuda_bs

@@ -48,11 +48,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   Accumulators<Tr> acc;
   if constexpr (Tr::kWgmma) {
 #if VDIT_BS_WGMMA
-    if constexpr (Tr::kOverlap) {
-      mainloop_wgmma_overlap<Tr>(p, w, sq, skv, acc);
-    } else {
-      mainloop_wgmma<Tr>(p, w, sq, skv, acc);
-    }
+    mainloop_wgmma<Tr>(p, w, sq, skv, acc);
 #else
     __trap();  // never launched: the host checks block_sparse_wgmma_compiled() first
 #endif
@@ -113,13 +109,10 @@ Status launch_block_sparse(const BlockSparseParams& p, void* stream) {
 
 // Dispatch over the block sizes and main loops of one (head dim, dtype).
 template <int HD, class T>
-Status launch_block_sparse_any_block(const BlockSparseParams& p, int loop, void* stream) {
-  if (loop == 2) {
-    if (p.block == 128) return launch_block_sparse<Traits<HD, 128, T, 2>>(p, stream);
-    if (p.block == 64) return launch_block_sparse<Traits<HD, 64, T, 2>>(p, stream);
-  } else if (loop == 1) {
-    if (p.block == 128) return launch_block_sparse<Traits<HD, 128, T, 1>>(p, stream);
-    if (p.block == 64) return launch_block_sparse<Traits<HD, 64, T, 1>>(p, stream);
+Status launch_block_sparse_any_block(const BlockSparseParams& p, bool wgmma, void* stream) {
+  if (wgmma) {
+    if (p.block == 128) return launch_block_sparse<Traits<HD, 128, T, true>>(p, stream);
+    if (p.block == 64) return launch_block_sparse<Traits<HD, 64, T, true>>(p, stream);
   } else {
     if (p.block == 128) return launch_block_sparse<Traits<HD, 128, T>>(p, stream);
     if (p.block == 64) return launch_block_sparse<Traits<HD, 64, T>>(p, stream);

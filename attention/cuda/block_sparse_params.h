@@ -45,12 +45,12 @@ struct BlockSparseParams {
   int pred_original_order;
 };
 
-// Launch on `stream` (cudaStream_t) with main loop `loop` (0 mma.sync, 1 wgmma, 2 wgmma overlapped). Return
+// Launch on `stream` (cudaStream_t) with the mma.sync or (wgmma = true) the wgmma main loop. Return
 // `unsupported` for a block size the instance does not have.
-Status block_sparse_fwd_hd64_bf16(const BlockSparseParams& p, int loop, void* stream);
-Status block_sparse_fwd_hd64_f16(const BlockSparseParams& p, int loop, void* stream);
-Status block_sparse_fwd_hd128_bf16(const BlockSparseParams& p, int loop, void* stream);
-Status block_sparse_fwd_hd128_f16(const BlockSparseParams& p, int loop, void* stream);
+Status block_sparse_fwd_hd64_bf16(const BlockSparseParams& p, bool wgmma, void* stream);
+Status block_sparse_fwd_hd64_f16(const BlockSparseParams& p, bool wgmma, void* stream);
+Status block_sparse_fwd_hd128_bf16(const BlockSparseParams& p, bool wgmma, void* stream);
+Status block_sparse_fwd_hd128_f16(const BlockSparseParams& p, bool wgmma, void* stream);
 // Whether the device code was compiled for sm_90a (the wgmma main loop exists).
 Status block_sparse_wgmma_compiled(bool* compiled);
 

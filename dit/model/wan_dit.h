@@ -84,7 +84,8 @@ struct WanDitSource {
 
 // Loads the DiT from a weights file, a sharded index or a model directory (see wan_files.h), reads the
 // config (wan_config.h), checks the exact key set (wan_names.h) and builds the backend. `source`, when
-// given, is filled with what was found. `unsupported` for DitDevice::cuda in this build.
+// given, is filled with what was found. DitDevice::cuda builds the CUDA backend (wan_dit_cuda.h); it returns
+// `unsupported` in builds without CUDA or where no GPU is visible.
 Result<std::unique_ptr<WanDit>> load_wan_dit(const std::string& weights_path, const WanDitLoadOptions& options = {},
                                              WanDitSource* source = nullptr);
 

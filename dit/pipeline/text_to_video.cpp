@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -18,6 +19,7 @@
 #include "dit/pipeline/sampling_loop.h"
 #include "dit/pipeline/vae_to_sink.h"
 #include "dit/text/t5_encoder.h"
+#include "dit/text/t5_encoder_cuda.h"
 #include "dit/text/tokenizer.h"
 #include "dit/vae/vae_weights.h"
 #include "io/tensor_file.h"
@@ -156,9 +158,17 @@ Result<Contexts> encode_prompts(const GenerationPlan& plan, bool need_negative, 
   }
   auto t0 = Clock::now();
   VDIT_ASSIGN(text::Tokenizer tokenizer, text::Tokenizer::load(plan.files.tokenizer));
-  text::T5LoadOptions t5_options;
-  t5_options.weights_f32 = false;  // keep bf16 weights mapped; only two prompts are encoded
-  VDIT_ASSIGN(text::T5Encoder t5, text::T5Encoder::load(plan.files.text_encoder, t5_options));
+  // One of the two encoders: the CPU one, or the GPU one (bf16, freed when this function returns so its
+  // memory is back before the DiT loads).
+  std::optional<text::T5Encoder> t5_cpu;
+  std::unique_ptr<text::T5EncoderCuda> t5_gpu;
+  if (plan.inputs.text_encoder_device == "cuda") {
+    VDIT_ASSIGN(t5_gpu, text::T5EncoderCuda::load(plan.files.text_encoder, text::T5CudaOptions{}));
+  } else {
+    text::T5LoadOptions t5_options;
+    t5_options.weights_f32 = false;  // keep bf16 weights mapped; only two prompts are encoded
+    VDIT_ASSIGN(t5_cpu, text::T5Encoder::load(plan.files.text_encoder, t5_options));
+  }
   t->load_s += seconds_since(t0);
   t0 = Clock::now();
   text::TokenizerOptions tok;
@@ -169,7 +179,8 @@ Result<Contexts> encode_prompts(const GenerationPlan& plan, bool need_negative, 
       VDIT_LOG_WARN("the %s has %lld tokens; only the first %lld are used", what, static_cast<long long>(p.piece_count),
                     static_cast<long long>(tok.max_length - 1));
     }
-    Result<Tensor> r = t5.encode_trimmed(p.ids, p.mask);  // [Lc, text_dim]
+    Result<Tensor> r = t5_gpu ? t5_gpu->encode_trimmed(p.ids, p.mask)    // [Lc, text_dim]
+                              : t5_cpu->encode_trimmed(p.ids, p.mask);
     if (!r) return r.status().with_context(strfmt("encoding the %s", what));
     return r;
   };
@@ -204,8 +215,8 @@ Result<GenerationPlan> plan_generation(const GenerationInputs& in) {
         "--device cuda: this vdit was built without CUDA (configure with -DVDIT_CUDA=ON on a machine "
         "with nvcc); use --device cpu");
   }
-  if (in.text_encoder_device == "cuda" && !have_embeds) {
-    return unsupported("the text encoder runs on the CPU only in this version; use --text-encoder-device cpu");
+  if (in.text_encoder_device == "cuda" && !VDIT_BUILT_WITH_CUDA) {
+    return unsupported("--text-encoder-device cuda: this vdit was built without CUDA; use --text-encoder-device cpu");
   }
 
   VDIT_ASSIGN(plan.files, locate_model_files(in.model, {true, !have_embeds, true}));
@@ -397,8 +408,23 @@ Result<GenerationReport> run_generation(const GenerationPlan& plan, FrameSink* s
   t0 = Clock::now();
   auto vae = vae::VaeDecoder::load(plan.files.vae);
   if (!vae) return fail(vae.status());
+  // With --device cuda the VAE decodes on the GPU too (TF32 convolutions, as PyTorch's default); where that
+  // is impossible (no cuDNN, say) the CPU decoder takes over with a warning.
+  std::unique_ptr<vae::VaeDecoderCuda> vae_gpu;
+  if (plan.inputs.device == "cuda") {
+    vae::VaeCudaOptions vae_options;
+    vae_options.precision = vae::VaeCudaPrecision::tf32;
+    auto made = vae::VaeDecoderCuda::create(*vae, vae_options);
+    if (made) {
+      vae_gpu = std::move(made.value());
+    } else if (made.status().code() == StatusCode::unsupported) {
+      VDIT_LOG_WARN("VAE on the CPU: %s", made.status().message().c_str());
+    } else {
+      return fail(made.status().with_context("VAE on the GPU"));
+    }
+  }
   t.load_s += seconds_since(t0);
-  st = decode_into_sink(*vae, x, s.fps, sink, progress, &t);
+  st = decode_into_sink(*vae, x, s.fps, sink, progress, &t, vae_gpu.get());
   if (!st) return fail(st);
   report.frames_written = sink->frames_written();
   t.total_s = seconds_since(start);

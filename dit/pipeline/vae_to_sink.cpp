@@ -30,7 +30,7 @@ Status frame_to_rgb8(std::vector<uint8_t>* dst, const Tensor& frame) {
 }
 
 Status decode_into_sink(const vae::VaeDecoder& vae, const Tensor& z, double fps, FrameSink* sink,
-                        const ProgressHandler& progress, StageTimings* timings) {
+                        const ProgressHandler& progress, StageTimings* timings, vae::VaeDecoderCuda* gpu) {
   if (!z.defined() || z.rank() != 4)
     return invalid_argument("the latent to decode must be [C, F', H', W'], got " + shape_str(z.shape()));
   const int64_t frames = vae.output_frames(z.dim(1));
@@ -54,7 +54,7 @@ Status decode_into_sink(const vae::VaeDecoder& vae, const Tensor& z, double fps,
   }
   std::vector<uint8_t> rgb;
   int written = 0;
-  s = vae.decode(z, [&](int64_t index, const Tensor& frame) -> Status {
+  const vae::FrameCallback on_frame = [&](int64_t index, const Tensor& frame) -> Status {
     auto t1 = std::chrono::steady_clock::now();
     VDIT_TRY(frame_to_rgb8(&rgb, frame));
     VDIT_TRY(sink->write(rgb.data(), rgb.size()));
@@ -65,7 +65,8 @@ Status decode_into_sink(const vae::VaeDecoder& vae, const Tensor& z, double fps,
                                                   static_cast<long long>(index + 1), static_cast<long long>(frames)));
     }
     return Status::ok();
-  });
+  };
+  s = gpu ? gpu->decode(z, on_frame) : vae.decode(z, on_frame);
   if (s && written != frames) {
     s = internal_error(
         strfmt("the VAE produced %d frames; %lld were expected", written, static_cast<long long>(frames)));

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "dit/core/check_cuda.h"
+#include "dit/core/dtype.h"
 #include "dit/ops/cuda/lt_gemm.h"
 #include "dit/vae/vae_conv_cuda.h"
 #include "dit/vae/vae_kernels_cuda.h"

@@ -245,15 +245,10 @@ inline void run_sparse_case(const SparseCase& c) {
 
   // Each available main loop on the GPU, compared with the same references.
   std::vector<attn::BlockSparseLoop> loops = {attn::BlockSparseLoop::mma_sync};
-  if (attn::block_sparse_wgmma_available()) {
-    loops.push_back(attn::BlockSparseLoop::wgmma);
-    loops.push_back(attn::BlockSparseLoop::wgmma_overlap);
-  }
+  if (attn::block_sparse_wgmma_available()) loops.push_back(attn::BlockSparseLoop::wgmma);
   for (attn::BlockSparseLoop loop : loops) {
     SparseCase cl = c;
-    cl.loop_name = loop == attn::BlockSparseLoop::wgmma           ? "wgmma"
-                   : loop == attn::BlockSparseLoop::wgmma_overlap ? "wgmma_overlap"
-                                                                  : "mma_sync";
+    cl.loop_name = loop == attn::BlockSparseLoop::wgmma ? "wgmma" : "mma_sync";
     std::vector<uint16_t> outb(n);
     std::vector<float> gl(nl);
     run_gpu_case(cl, lay, qb, kb, vb, rho, res, loop, outb, gl);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU round script of the block-sparse CUDA attention kernel (run from the repository root after build/gpu is
 # built): the test_cuda_attention_sparse suite; `vdit bench attention --loop all` (every main loop the build
-# has: mma.sync, and the two wgmma loops with sm_90a device code) on random lists at densities 0.125/0.25/0.5
+# has: mma.sync, and wgmma with sm_90a device code) on random lists at densities 0.125/0.25/0.5
 # for H=12 L=32768 and H=40 L=75600 (D=128 bf16 block 128), on Radial's and Re-ttention's Wan 480p layouts,
 # at HD 64, block 64 and with a per-head permutation; compute-sanitizer memcheck/racecheck on small tests.
 # (The FlexAttention peer ran in round 2: tools/bench/torch_attention_peer.py --block-lists on the saved

@@ -380,22 +380,14 @@ Status run(const Options& o) {
     loops = {attn::BlockSparseLoop::mma_sync};
   } else if (o.loop == "wgmma") {
     loops = {attn::BlockSparseLoop::wgmma};
-  } else if (o.loop == "wgmma_overlap") {
-    loops = {attn::BlockSparseLoop::wgmma_overlap};
   } else if (o.loop == "all") {
     loops = {attn::BlockSparseLoop::mma_sync};
-    if (attn::block_sparse_wgmma_available()) {
-      loops.push_back(attn::BlockSparseLoop::wgmma);
-      loops.push_back(attn::BlockSparseLoop::wgmma_overlap);
-    }
+    if (attn::block_sparse_wgmma_available()) loops.push_back(attn::BlockSparseLoop::wgmma);
   } else {
-    return invalid_argument("--loop must be auto, mma_sync, wgmma, wgmma_overlap or all");
+    return invalid_argument("--loop must be auto, mma_sync, wgmma or all");
   }
   auto loop_name = [](attn::BlockSparseLoop l) {
-    return l == attn::BlockSparseLoop::wgmma           ? "[wgmma]"
-           : l == attn::BlockSparseLoop::wgmma_overlap ? "[wgmma+ov]"
-           : l == attn::BlockSparseLoop::mma_sync      ? "[mma]"
-                                                       : "";
+    return l == attn::BlockSparseLoop::wgmma ? "[wgmma]" : l == attn::BlockSparseLoop::mma_sync ? "[mma]" : "";
   };
   struct Run {
     std::string name;
@@ -501,7 +493,7 @@ std::function<int()> setup(CLI::App& app) {
   app.add_flag("--no-cudnn", o->no_cudnn, "skip the cuDNN dense reference");
   app.add_flag("--no-dense", o->no_dense, "skip our kernel at density 1");
   app.add_option("--perm", o->perm, "random lists: none (default), shared or per-head random token permutation");
-  app.add_option("--loop", o->loop, "main loop: auto (default), mma_sync, wgmma, wgmma_overlap, or all that this build has");
+  app.add_option("--loop", o->loop, "main loop: auto (default), mma_sync, wgmma, or all that this build has");
   return [o] {
     Status s = run(*o);
     return s.is_ok() ? 0 : report_error(s.message());

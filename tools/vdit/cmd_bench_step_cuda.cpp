@@ -40,6 +40,7 @@ struct BenchStepOptions {
   int iters = 5;
   int warmup = 2;
   int layers = 0;  // 0 = the config's
+  int step = 25;   // denoising step index of the timed forwards (of 50): past every method's dense warm-up
   uint64_t seed = 1;
   bool validate = true;
   bool components = true;
@@ -286,13 +287,13 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
   const int64_t L = latent[1] * (latent[2] / 2) * (latent[3] / 2);
   const double D = static_cast<double>(cfg.dim), Fh = static_cast<double>(cfg.ffn_dim);
   std::printf("bench step: %s (dim %lld, ffn %lld, %lld heads x %lld, %lld layers), %s %lld frames -> latent %s, "
-              "%lld tokens, attention %s\n",
+              "%lld tokens, attention %s, timed from step %d of 50\n",
               o.model_config.c_str(), (long long)cfg.dim, (long long)cfg.ffn_dim, (long long)cfg.num_heads,
               (long long)cfg.head_dim(), (long long)cfg.num_layers, o.size.c_str(), (long long)o.frames,
-              shape_str(latent).c_str(), (long long)L, o.attention.c_str());
+              shape_str(latent).c_str(), (long long)L, o.attention.c_str(), o.step);
   nlohmann::json j;
   j["model_config"] = o.model_config, j["size"] = o.size, j["frames"] = o.frames, j["tokens"] = L;
-  j["layers"] = cfg.num_layers, j["attention"] = o.attention;
+  j["layers"] = cfg.num_layers, j["attention"] = o.attention, j["step"] = o.step;
 
   if (o.validate) {
     const auto t0 = clock::now();
@@ -320,7 +321,8 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
   std::vector<double> times;
   for (int i = 0; i < o.warmup + o.iters; ++i) {
     t0 = clock::now();  // forward() synchronizes its stream before returning, so host time is GPU time
-    VDIT_TRY(dit->forward(&out, x, 999 - 20 * i, *text, *attention, {i, 50, 0}));
+    const int step = std::min(o.step + i, 49);  // a sparse method sees consecutive steps, as in sampling
+    VDIT_TRY(dit->forward(&out, x, 999 - 20 * step, *text, *attention, {step, 50, 0}));
     if (i >= o.warmup) times.push_back(1e3 * std::chrono::duration<double>(clock::now() - t0).count());
   }
   const size_t used1 = used_bytes();
@@ -330,7 +332,7 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
 
   TimedAttention timed(*attention);
   t0 = clock::now();
-  VDIT_TRY(dit->forward(&out, x, 500, *text, timed, {25, 50, 0}));
+  VDIT_TRY(dit->forward(&out, x, 999 - 20 * o.step, *text, timed, {o.step, 50, 0}));
   const double instr_ms = 1e3 * std::chrono::duration<double>(clock::now() - t0).count();
   VDIT_ASSIGN(double attn_ms, timed.total_ms());
   const double attn_tflops = timed.flops() / (attn_ms * 1e-3) / 1e12;
@@ -381,6 +383,10 @@ std::function<int()> setup_bench_step(CLI::App& app) {
   app.add_option("--size", o->size, "480p (latent 60x104) or 720p (90x160)")->check(CLI::IsMember({"480p", "720p"}));
   app.add_option("--frames", o->frames, "video frames (4k+1; 81 -> 21 latent frames)");
   app.add_option("--attention", o->attention, "self-attention method (default dense = cuDNN SDPA)");
+  app.add_option("--step", o->step,
+                 "step index (of 50) of the first timed forward; later ones follow it (default 25, past the "
+                 "dense warm-up steps of every method's preset; 0 times the warm-up)")
+      ->check(CLI::Range(0, 49));
   app.add_option("--iters", o->iters, "timed forwards (median reported, default 5)")->check(CLI::Range(1, 1000));
   app.add_option("--warmup", o->warmup, "untimed forwards first (default 2)")->check(CLI::Range(0, 100));
   app.add_option("--layers", o->layers, "override the number of layers (quick runs)")->check(CLI::Range(1, 1000));

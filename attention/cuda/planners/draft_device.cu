@@ -1,5 +1,6 @@
-// CUDA kernels and host side of draft_device.h. Five launches per call: pool, map, select, count+scan,
-// fill. Shapes: q/k [L, NH, HD] bf16|f16; pooled [2, g, NH, HD] f32; map [NH, g, g] f32.
+// CUDA kernels and host side of draft_device.h. Per call: pool, map, threshold select (init + 3 passes of
+// histogram + pick), row counts, launch order, CSR scan, CSR fill — 12 launches, no host synchronization.
+// Shapes: q/k [L, NH, HD] bf16|f16; pooled [2, g, NH, HD] f32; map [NH, g, g] f32.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -207,10 +208,14 @@ __global__ void count_kernel(int32_t* counts, const float* map, const float* thr
 
 // One CTA per head: the kernel's launch order of the head's rows, longest list first, ties by query block
 // (= block_sparse_work_order on the host): rank(qb) = #rows ahead of qb, O(nb²) comparisons per head.
+// The shared array is padded by kOrderPad entries: compute-sanitizer showed the unrolled comparison loop
+// loading a few entries past nb (results unaffected); the padding keeps those loads in bounds.
+constexpr int kOrderPad = 4;
+
 __global__ void order_kernel(int32_t* items, const int32_t* counts, int64_t nb) {
-  extern __shared__ int32_t cnt[];  // [nb]
+  extern __shared__ int32_t cnt[];  // [nb + kOrderPad]
   const int64_t h = blockIdx.x;
-  for (int64_t i = threadIdx.x; i < nb; i += blockDim.x) cnt[i] = counts[h * nb + i];
+  for (int64_t i = threadIdx.x; i < nb + kOrderPad; i += blockDim.x) cnt[i] = i < nb ? counts[h * nb + i] : 0;
   __syncthreads();
   for (int64_t qb = threadIdx.x; qb < nb; qb += blockDim.x) {
     const int32_t c = cnt[qb];
@@ -389,7 +394,7 @@ Status DraftDevicePlanner::plan_impl(const DeviceQKV& qkv, double sparsity, void
                                                nb_, rows);
   VDIT_CHECK_LAUNCH();
   // The skeleton's lists are sized for every block of every row, so any plan fits (see the header).
-  order_kernel<<<NH_, 256, sizeof(int32_t) * static_cast<size_t>(nb_), stream>>>(
+  order_kernel<<<NH_, 256, sizeof(int32_t) * static_cast<size_t>(nb_ + kOrderPad), stream>>>(
       const_cast<int32_t*>(layout_.items()), counts_.as<int32_t>(), nb_);
   VDIT_CHECK_LAUNCH();
   mark(4);
