@@ -18,6 +18,7 @@
 #include "dit/pipeline/latent_files.h"
 #include "dit/pipeline/sampling_loop.h"
 #include "dit/pipeline/vae_to_sink.h"
+#include "dit/core/device_buffer.h"
 #include "dit/text/t5_encoder.h"
 #include "dit/text/t5_encoder_cuda.h"
 #include "dit/text/tokenizer.h"
@@ -217,6 +218,10 @@ Result<GenerationPlan> plan_generation(const GenerationInputs& in) {
   }
   if (in.text_encoder_device == "cuda" && !VDIT_BUILT_WITH_CUDA) {
     return unsupported("--text-encoder-device cuda: this vdit was built without CUDA; use --text-encoder-device cpu");
+  }
+  if ((in.device == "cuda" || in.text_encoder_device == "cuda") && cuda_device_count() == 0) {
+    return unsupported(std::string(in.device == "cuda" ? "--device" : "--text-encoder-device") +
+                       " cuda: no CUDA device is visible to this process; use cpu");
   }
 
   VDIT_ASSIGN(plan.files, locate_model_files(in.model, {true, !have_embeds, true}));
