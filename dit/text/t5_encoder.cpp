@@ -6,6 +6,7 @@
 #include "dit/core/parallel.h"
 #include "dit/ops/cpu_ops.h"
 #include "dit/text/t5_attention.h"
+#include "dit/text/t5_input_check.h"
 
 namespace vdit::text {
 namespace {
@@ -38,26 +39,6 @@ Result<Tensor> make_scratch(const T5Weights& w) {
   }
   if (n == 0) return Tensor();
   return Tensor::create(DType::f32, {n});
-}
-
-Status check_inputs(const T5Config& c, const std::vector<int32_t>& ids, const std::vector<uint8_t>& mask) {
-  if (ids.empty()) return invalid_argument("T5 encode: ids is empty; pass at least one token (e.g. </s>)");
-  if (!mask.empty() && mask.size() != ids.size()) {
-    return invalid_argument(
-        strfmt("T5 encode: mask has %zu entries but ids has %zu; give one mask value per id", mask.size(), ids.size()));
-  }
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] < 0 || ids[i] >= c.vocab) {
-      return invalid_argument(
-          strfmt("T5 encode: ids[%zu] = %d is outside this encoder's vocabulary [0, %lld); were the "
-                 "ids made with another tokenizer?",
-                 i, ids[i], static_cast<long long>(c.vocab)));
-    }
-  }
-  if (!mask.empty() && std::none_of(mask.begin(), mask.end(), [](uint8_t m) { return m != 0; })) {
-    return invalid_argument("T5 encode: mask is all zeros; at least one token (the </s>) must be valid");
-  }
-  return Status::ok();
 }
 
 // The forward pass over L tokens; key_mask null = all valid.  // [L, D]
@@ -140,7 +121,7 @@ const T5Weights& T5Encoder::weights() const {
 
 Result<Tensor> T5Encoder::encode(const std::vector<int32_t>& ids, const std::vector<uint8_t>& mask) const {
   if (!weights_) return invalid_argument("T5 encode: encoder is not loaded; call T5Encoder::load first");
-  VDIT_TRY(check_inputs(weights_->config, ids, mask));
+  VDIT_TRY(check_t5_inputs(weights_->config, ids, mask));
   const int64_t L = static_cast<int64_t>(ids.size());
   const bool all_valid = std::all_of(mask.begin(), mask.end(), [](uint8_t m) { return m != 0; });
   return forward(*weights_, ids.data(), all_valid ? nullptr : mask.data(), L);
@@ -148,19 +129,8 @@ Result<Tensor> T5Encoder::encode(const std::vector<int32_t>& ids, const std::vec
 
 Result<Tensor> T5Encoder::encode_trimmed(const std::vector<int32_t>& ids, const std::vector<uint8_t>& mask) const {
   if (!weights_) return invalid_argument("T5 encode: encoder is not loaded; call T5Encoder::load first");
-  VDIT_TRY(check_inputs(weights_->config, ids, mask));
-  int64_t len = static_cast<int64_t>(ids.size());
-  if (!mask.empty()) {
-    len = std::count_if(mask.begin(), mask.end(), [](uint8_t m) { return m != 0; });
-    for (int64_t i = 0; i < len; ++i) {
-      if (!mask[static_cast<size_t>(i)]) {
-        return invalid_argument(
-            strfmt("T5 encode_trimmed: mask is not ones-then-zeros (mask[%lld] = 0 before the last "
-                   "1); trimming to mask.sum() rows needs a prefix mask, use encode() instead",
-                   static_cast<long long>(i)));
-      }
-    }
-  }
+  VDIT_TRY(check_t5_inputs(weights_->config, ids, mask));
+  VDIT_ASSIGN(const int64_t len, t5_trimmed_length(ids, mask));
   return forward(*weights_, ids.data(), nullptr, len);
 }
 

@@ -1,6 +1,6 @@
-// Input checks of a T5 encode call for the GPU encoder (the same rules and messages as the CPU encoder in
-// t5_encoder.cpp): ids in [0, vocab), one mask value per id, at least one valid token; and the length of the
-// trimmed output (mask.sum(), which must be a ones-then-zeros prefix).
+// Input checks of a T5 encode call, shared by the CPU and GPU encoders: ids in [0, vocab), one mask value per
+// id, at least one valid token; and the length of the trimmed output (mask.sum(), which must be a
+// ones-then-zeros prefix).
 #pragma once
 
 #include <cstdint>
