@@ -12,6 +12,7 @@
 
 #include "attention/dense_cpu.h"
 #include "dit/model/wan_cpu_kernels.h"
+#include "dit/model/wan_dit_inputs.h"
 #include "dit/model/wan_embed.h"
 #include "dit/ops/cpu_ops.h"
 
@@ -19,7 +20,6 @@ namespace vdit::model {
 namespace {
 
 // Largest grid extent per axis: the official RoPE table has 1024 positions.
-constexpr int64_t kMaxPatchesPerAxis = 1024;
 // FFN rows per chunk: the [rows, Fh] hidden stays near 32 MB while the GEMMs keep >= 256 rows.
 constexpr int64_t kFfnChunkFloats = int64_t{8} << 20;
 
@@ -63,7 +63,6 @@ class WanDitCpu : public WanDit {
                  attn::SelfAttention& attention, const DitStep& step, const StageRecorder* record) const override;
 
  private:
-  Status check_latent(const Tensor& x) const;
 
   std::shared_ptr<const TensorFile> file_;  // keeps mapped f32 weights alive
   WanDitConfig cfg_;
@@ -73,19 +72,8 @@ class WanDitCpu : public WanDit {
 Result<std::shared_ptr<const TextConditioning>> WanDitCpu::prepare_text(const Tensor& context,
                                                                         const StageRecorder* record) const {
   const int64_t D = cfg_.dim, Lt = cfg_.text_len, Ct = cfg_.text_dim;
-  if (!context.defined() || context.rank() != 2 || context.dim(1) != Ct) {
-    return invalid_argument(strfmt("text context must be [Lc, %lld] (Lc tokens of the T5 output), got %s",
-                                   (long long)Ct, context.defined() ? shape_str(context.shape()).c_str() : "nothing"));
-  }
-  const int64_t Lc = context.dim(0);
-  if (Lc > Lt) {
-    return invalid_argument(strfmt("text context has %lld tokens, more than the model's text_len %lld; trim it",
-                                   (long long)Lc, (long long)Lt));
-  }
-  if (!dtype_is_float(context.dtype())) {
-    return invalid_argument(std::string("text context must be a float tensor, got ") + dtype_name(context.dtype()));
-  }
-  VDIT_ASSIGN(Tensor ctx32, context.to(DType::f32));                // [Lc, Ct]
+  VDIT_ASSIGN(Tensor ctx32, checked_text_context(cfg_, context));  // [Lc, Ct]
+  const int64_t Lc = ctx32.dim(0);
   VDIT_ASSIGN(Tensor padded, Tensor::zeros(DType::f32, {Lt, Ct}));  // [Lt, Ct], rows >= Lc stay zero
   if (Lc > 0) std::memcpy(padded.raw(), ctx32.raw(), ctx32.nbytes());
 
@@ -112,38 +100,10 @@ Result<std::shared_ptr<const TextConditioning>> WanDitCpu::prepare_text(const Te
   return std::shared_ptr<const TextConditioning>(std::move(cond));
 }
 
-Status WanDitCpu::check_latent(const Tensor& x) const {
-  const auto& p = cfg_.patch_size;
-  if (!x.defined() || x.rank() != 4 || x.dim(0) != cfg_.in_dim) {
-    return invalid_argument(strfmt("latent x must be [%lld, F, H, W], got %s", (long long)cfg_.in_dim,
-                                   x.defined() ? shape_str(x.shape()).c_str() : "nothing"));
-  }
-  if (x.dtype() != DType::f32) {
-    return invalid_argument(std::string("latent x must be f32, got ") + dtype_name(x.dtype()));
-  }
-  for (int a = 0; a < 3; ++a) {
-    const int64_t n = x.dim(a + 1);
-    if (n <= 0 || n % p[a] != 0) {
-      return invalid_argument(
-          strfmt("latent x %s: F, H, W must be positive multiples of the patch size (%lld, %lld, %lld)",
-                 shape_str(x.shape()).c_str(), (long long)p[0], (long long)p[1], (long long)p[2]));
-    }
-    if (n / p[a] > kMaxPatchesPerAxis) {
-      return invalid_argument(strfmt("latent x %s has %lld patches along axis %d; the RoPE table covers at most %lld",
-                                     shape_str(x.shape()).c_str(), (long long)(n / p[a]), a + 1,
-                                     (long long)kMaxPatchesPerAxis));
-    }
-  }
-  return Status::ok();
-}
-
 Status WanDitCpu::forward(Tensor* out, const Tensor& x_in, int64_t timestep, const TextConditioning& text_base,
                           attn::SelfAttention& attention, const DitStep& step, const StageRecorder* rec) const {
   if (!out) return invalid_argument("forward: out is null");
-  VDIT_TRY(check_latent(x_in));
-  if (timestep < 0 || timestep > 1000) {
-    return invalid_argument(strfmt("timestep %lld is outside [0, 1000]", (long long)timestep));
-  }
+  VDIT_TRY(check_dit_forward_inputs(cfg_, x_in, timestep));
   const auto* text = dynamic_cast<const CpuTextConditioning*>(&text_base);
   if (!text || text->owner != this) {
     return invalid_argument("text conditioning was prepared by another model; call prepare_text on this one");

@@ -16,6 +16,7 @@
 #include "attention/cuda/cudnn_sdpa.h"
 #include "dit/core/check_cuda.h"
 #include "dit/model/wan_dit_cuda_weights.h"
+#include "dit/model/wan_dit_inputs.h"
 #include "dit/model/wan_embed.h"
 #include "dit/ops/cuda/dit_kernels.h"
 #include "dit/ops/cuda/lt_gemm.h"
@@ -25,7 +26,6 @@ namespace {
 
 using ops::cuda::GemmEpilogue;
 
-constexpr int64_t kMaxPatchesPerAxis = 1024;  // the official RoPE table has 1024 positions
 constexpr int64_t kAlignFloats = 64;          // 256-byte alignment of the pieces of the small buffer
 // cuBLASLt candidates timed on the first call of each GEMM shape (lt_gemm.h). Off: on the H200 the
 // heuristic's first choice was as fast as the fastest of 8 within run-to-run noise (bench step, round 2),
@@ -102,7 +102,6 @@ class WanDitCuda : public WanDit {
                  attn::SelfAttention& attention, const DitStep& step, const StageRecorder* record) const override;
 
  private:
-  Status check_latent(const Tensor& x) const;
   Status ensure_arena(int64_t F, int64_t H, int64_t W) const;
   Status run(Tensor* out, const Tensor& x, int64_t timestep, const CudaTextConditioning& text,
              attn::SelfAttention& attention, const DitStep& step, const StageRecorder* rec) const;
@@ -161,19 +160,8 @@ Status WanDitCuda::record(const StageRecorder* rec, const std::string& name, con
 Result<std::shared_ptr<const TextConditioning>> WanDitCuda::prepare_text(const Tensor& context,
                                                                          const StageRecorder* rec) const {
   const int64_t D = cfg_.dim, Lt = cfg_.text_len, Ct = cfg_.text_dim;
-  if (!context.defined() || context.rank() != 2 || context.dim(1) != Ct) {
-    return invalid_argument(strfmt("text context must be [Lc, %lld] (Lc tokens of the T5 output), got %s",
-                                   (long long)Ct, context.defined() ? shape_str(context.shape()).c_str() : "nothing"));
-  }
-  const int64_t Lc = context.dim(0);
-  if (Lc > Lt) {
-    return invalid_argument(strfmt("text context has %lld tokens, more than the model's text_len %lld; trim it",
-                                   (long long)Lc, (long long)Lt));
-  }
-  if (!dtype_is_float(context.dtype())) {
-    return invalid_argument(std::string("text context must be a float tensor, got ") + dtype_name(context.dtype()));
-  }
-  VDIT_ASSIGN(Tensor ctx32, context.to(DType::f32));  // [Lc, Ct]
+  VDIT_ASSIGN(Tensor ctx32, checked_text_context(cfg_, context));  // [Lc, Ct]
+  const int64_t Lc = ctx32.dim(0);
   std::vector<uint16_t> padded(static_cast<size_t>(Lt * Ct), 0);  // [Lt, Ct] bf16, rows >= Lc stay zero
   for (int64_t i = 0; i < Lc * Ct; ++i) padded[static_cast<size_t>(i)] = f32_to_bf16(ctx32.f32()[i]);
 
@@ -203,29 +191,6 @@ Result<std::shared_ptr<const TextConditioning>> WanDitCuda::prepare_text(const T
   }
   VDIT_CHECK(cudaStreamSynchronize(stream_));  // the temporaries are freed on return
   return std::shared_ptr<const TextConditioning>(std::move(cond));
-}
-
-Status WanDitCuda::check_latent(const Tensor& x) const {
-  const auto& p = cfg_.patch_size;
-  if (!x.defined() || x.rank() != 4 || x.dim(0) != cfg_.in_dim) {
-    return invalid_argument(strfmt("latent x must be [%lld, F, H, W], got %s", (long long)cfg_.in_dim,
-                                   x.defined() ? shape_str(x.shape()).c_str() : "nothing"));
-  }
-  if (x.dtype() != DType::f32) return invalid_argument(std::string("latent x must be f32, got ") + dtype_name(x.dtype()));
-  for (int a = 0; a < 3; ++a) {
-    const int64_t n = x.dim(a + 1);
-    if (n <= 0 || n % p[a] != 0) {
-      return invalid_argument(
-          strfmt("latent x %s: F, H, W must be positive multiples of the patch size (%lld, %lld, %lld)",
-                 shape_str(x.shape()).c_str(), (long long)p[0], (long long)p[1], (long long)p[2]));
-    }
-    if (n / p[a] > kMaxPatchesPerAxis) {
-      return invalid_argument(strfmt("latent x %s has %lld patches along axis %d; the RoPE table covers at most %lld",
-                                     shape_str(x.shape()).c_str(), (long long)(n / p[a]), a + 1,
-                                     (long long)kMaxPatchesPerAxis));
-    }
-  }
-  return Status::ok();
 }
 
 Status WanDitCuda::ensure_arena(int64_t F, int64_t H, int64_t W) const {
@@ -273,10 +238,7 @@ Status WanDitCuda::ensure_arena(int64_t F, int64_t H, int64_t W) const {
 Status WanDitCuda::forward(Tensor* out, const Tensor& x_in, int64_t timestep, const TextConditioning& text_base,
                            attn::SelfAttention& attention, const DitStep& step, const StageRecorder* rec) const {
   if (!out) return invalid_argument("forward: out is null");
-  VDIT_TRY(check_latent(x_in));
-  if (timestep < 0 || timestep > 1000) {
-    return invalid_argument(strfmt("timestep %lld is outside [0, 1000]", (long long)timestep));
-  }
+  VDIT_TRY(check_dit_forward_inputs(cfg_, x_in, timestep));
   const auto* text = dynamic_cast<const CudaTextConditioning*>(&text_base);
   if (!text || text->owner != this) {
     return invalid_argument("text conditioning was prepared by another model; call prepare_text on this one");
