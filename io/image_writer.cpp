@@ -2,7 +2,6 @@
 // goes through encode_image (OpenCV, or the twin that reports it missing); nothing here links OpenCV.
 #include "io/image_writer.h"
 
-#include <cstdio>
 #include <filesystem>
 #include <system_error>
 
@@ -26,11 +25,53 @@ Status check_open_args(const std::string& path, int width, int height) {
   return Status::ok();
 }
 
-class ImageSink final : public FrameSink {
+// What both image sinks share: frames go to a temporary file or folder (`temp_`) that finish() renames onto the
+// final path and abort() removes; `what` names the output in messages ("an image sink", "a frame folder").
+class StagedImageSink : public FrameSink {
+ public:
+  StagedImageSink(std::string path, bool is_dir, const char* what) : path_(std::move(path)), is_dir_(is_dir), what_(what) {}
+  ~StagedImageSink() override { abort(); }
+
+  Status finish() override {
+    if (!open_) return invalid_argument(path_ + ": finish() on " + what_ + " that is not open");
+    if (frames_ == 0) return invalid_argument(path_ + ": no frame was written; nothing to finish");
+    Status s = rename_into_place(temp_, path_, is_dir_);
+    if (!s) {
+      abort();
+      return s;
+    }
+    open_ = false;
+    return Status::ok();
+  }
+
+  void abort() override {
+    if (!open_) return;
+    // Only our own temporary (a fresh name) is removed, with the frames written into it.
+    std::error_code ec;
+    fs::remove_all(temp_, ec);
+    open_ = false;
+  }
+
+  const std::string& path() const override { return path_; }
+  int frames_written() const override { return frames_; }
+
+ protected:
+  Status check_write(const uint8_t* rgb, size_t bytes) const {
+    if (!open_) return invalid_argument(path_ + ": write() on " + what_ + " that is not open");
+    return check_frame(path_, width_, height_, rgb, bytes);
+  }
+
+  std::string path_, temp_;
+  bool is_dir_;
+  const char* what_;
+  bool open_ = false;
+  int width_ = 0, height_ = 0, frames_ = 0;
+};
+
+class ImageSink final : public StagedImageSink {
  public:
   ImageSink(std::string path, std::string format, int quality)
-      : path_(std::move(path)), format_(std::move(format)), quality_(quality) {}
-  ~ImageSink() override { abort(); }
+      : StagedImageSink(std::move(path), false, "an image sink"), format_(std::move(format)), quality_(quality) {}
 
   Status open(int width, int height, double, int expected_frames) override {
     if (open_) return invalid_argument(path_ + ": open() called twice");
@@ -49,57 +90,32 @@ class ImageSink final : public FrameSink {
   }
 
   Status write(const uint8_t* rgb, size_t bytes) override {
-    if (!open_) return invalid_argument(path_ + ": write() on an image sink that is not open");
+    VDIT_TRY(check_write(rgb, bytes));
     if (frames_ > 0) return invalid_argument(path_ + ": an image holds one frame; a second frame was written");
-    VDIT_TRY(check_frame(path_, width_, height_, rgb, bytes));
     VDIT_ASSIGN(std::vector<uint8_t> encoded, encode_image(format_, rgb, width_, height_, quality_));
     VDIT_TRY(write_whole_file(temp_, encoded.data(), encoded.size()));
     ++frames_;
     return Status::ok();
   }
 
-  Status finish() override {
-    if (!open_) return invalid_argument(path_ + ": finish() on an image sink that is not open");
-    if (frames_ == 0) return invalid_argument(path_ + ": no frame was written; nothing to finish");
-    Status s = rename_into_place(temp_, path_, false);
-    if (!s) {
-      abort();
-      return s;
-    }
-    open_ = false;
-    return Status::ok();
-  }
-
-  void abort() override {
-    if (!open_) return;
-    std::remove(temp_.c_str());
-    open_ = false;
-  }
-
-  const std::string& path() const override { return path_; }
-  int frames_written() const override { return frames_; }
-
  private:
-  std::string path_, format_, temp_;
+  std::string format_;
   int quality_;
-  bool open_ = false;
-  int width_ = 0, height_ = 0, frames_ = 0;
 };
 
-class FrameDirectorySink final : public FrameSink {
+class FrameDirectorySink final : public StagedImageSink {
  public:
-  explicit FrameDirectorySink(std::string dir) : dir_(std::move(dir)) {}
-  ~FrameDirectorySink() override { abort(); }
+  explicit FrameDirectorySink(std::string dir) : StagedImageSink(std::move(dir), true, "a frame folder") {}
 
   Status open(int width, int height, double, int) override {
-    if (open_) return invalid_argument(dir_ + ": open() called twice");
-    VDIT_TRY(check_open_args(dir_, width, height));
+    if (open_) return invalid_argument(path_ + ": open() called twice");
+    VDIT_TRY(check_open_args(path_, width, height));
     std::error_code ec;
-    if (fs::exists(dir_, ec) && !(fs::is_directory(dir_, ec) && fs::is_empty(dir_, ec))) {
+    if (fs::exists(path_, ec) && !(fs::is_directory(path_, ec) && fs::is_empty(path_, ec))) {
       return invalid_argument(
-          dir_ + ": exists and is not an empty folder; frames are only written into a new or empty folder");
+          path_ + ": exists and is not an empty folder; frames are only written into a new or empty folder");
     }
-    temp_ = temporary_path_for(dir_, true);
+    temp_ = temporary_path_for(path_, true);
     if (!fs::create_directory(temp_, ec) || ec) {
       return io_error(temp_ + ": cannot create the temporary folder (" + ec.message() +
                       "); check that the parent folder is writable");
@@ -111,42 +127,13 @@ class FrameDirectorySink final : public FrameSink {
   }
 
   Status write(const uint8_t* rgb, size_t bytes) override {
-    if (!open_) return invalid_argument(dir_ + ": write() on a frame folder that is not open");
-    VDIT_TRY(check_frame(dir_, width_, height_, rgb, bytes));
+    VDIT_TRY(check_write(rgb, bytes));
     VDIT_ASSIGN(std::vector<uint8_t> encoded, encode_image("png", rgb, width_, height_, 95));
     std::string name = strfmt("%s/frame_%05d.png", temp_.c_str(), frames_);
     VDIT_TRY(write_whole_file(name, encoded.data(), encoded.size()));
     ++frames_;
     return Status::ok();
   }
-
-  Status finish() override {
-    if (!open_) return invalid_argument(dir_ + ": finish() on a frame folder that is not open");
-    if (frames_ == 0) return invalid_argument(dir_ + ": no frames were written; nothing to finish");
-    Status s = rename_into_place(temp_, dir_, true);
-    if (!s) {
-      abort();
-      return s;
-    }
-    open_ = false;
-    return Status::ok();
-  }
-
-  void abort() override {
-    if (!open_) return;
-    // Only our own folder (a fresh temporary name) is removed, with the frames written into it.
-    std::error_code ec;
-    fs::remove_all(temp_, ec);
-    open_ = false;
-  }
-
-  const std::string& path() const override { return dir_; }
-  int frames_written() const override { return frames_; }
-
- private:
-  std::string dir_, temp_;
-  bool open_ = false;
-  int width_ = 0, height_ = 0, frames_ = 0;
 };
 
 }  // namespace
