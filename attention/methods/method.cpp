@@ -106,6 +106,21 @@ Status AttentionMethod::forward_sparse(const AttentionCall& call, const QKV& in,
   return Status::ok();
 }
 
+AttentionStats AttentionMethod::call_stats(const AttentionCall& call, int64_t L, int NH, const CallRecord& rec,
+                                           double seconds) const {
+  AttentionStats st;
+  st.method = name_;
+  st.layer = call.layer;
+  st.step = call.step;
+  st.branch = call.branch;
+  st.seq_len = L;
+  st.num_heads = NH;
+  st.dense = rec.dense;
+  st.density = rec.density;
+  st.seconds = seconds;
+  return st;
+}
+
 Status AttentionMethod::run(const AttentionCall& call, const QKV& in, const AttentionDst& dst) {
   if (!in.q || !in.k || !in.v || !dst.out) return invalid_argument("attention: null q/k/v/out pointer");
   if (in.L <= 0 || in.NH <= 0 || in.HD <= 0) {
@@ -136,16 +151,7 @@ Status AttentionMethod::run(const AttentionCall& call, const QKV& in, const Atte
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (sink_) {
-    AttentionStats st;
-    st.method = name_;
-    st.layer = call.layer;
-    st.step = call.step;
-    st.branch = call.branch;
-    st.seq_len = in.L;
-    st.num_heads = in.NH;
-    st.dense = rec.dense;
-    st.density = rec.density;
-    st.seconds = seconds;
+    AttentionStats st = call_stats(call, in.L, in.NH, rec, seconds);
     if (quality_) VDIT_TRY(quality_pass(in, dst.out, rec, &st));
     sink_(st);
   }
@@ -219,16 +225,8 @@ Status AttentionMethod::forward_device(const AttentionCall& call, const DeviceQK
   }
   if (sink_) {
     VDIT_TRY(device_stream_sync(qkv.stream));
-    AttentionStats st;
-    st.method = name_;
-    st.layer = call.layer;
-    st.step = call.step;
-    st.branch = call.branch;
-    st.seq_len = qkv.L;
-    st.num_heads = qkv.NH;
-    st.dense = rec.dense;
-    st.density = rec.density;
-    st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    AttentionStats st = call_stats(call, qkv.L, qkv.NH, rec,
+                                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     sink_(st);
   }
   if (record_on_) record_ = std::move(rec);

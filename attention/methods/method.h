@@ -172,6 +172,8 @@ class AttentionMethod : public SelfAttention {
   std::shared_ptr<CudnnSdpa> sdpa_;  // created on the first dense GPU call
   std::map<std::string, std::shared_ptr<DeviceBlockLayout>> device_layouts_;
   Status quality_pass(const QKV& in, const float* out, const CallRecord& rec, AttentionStats* st) const;
+  // The statistics of one call (both the CPU and the GPU path report them the same way).
+  AttentionStats call_stats(const AttentionCall& call, int64_t L, int NH, const CallRecord& rec, double seconds) const;
   std::string name_ = "unnamed";
   StatsSink sink_;
   bool quality_ = false;
