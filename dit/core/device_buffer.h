@@ -12,6 +12,19 @@ namespace vdit {
 // Number of CUDA devices visible to this process (0 in builds without CUDA or without a GPU).
 int cuda_device_count();
 
+// GPU memory for stage summaries. `held`/`peak`: bytes in vdit's own DeviceBuffers now and at most since the
+// last reset_device_memory_peak() (all weights, activations and workspaces: every allocation goes through
+// DeviceBuffer). `device_used`/`device_total`: cudaMemGetInfo of the current device (all processes, plus the
+// CUDA context and the cuBLASLt/cuDNN libraries' own memory). All zero without CUDA or a GPU.
+struct DeviceMemoryUse {
+  size_t held = 0;
+  size_t peak = 0;
+  size_t device_used = 0;
+  size_t device_total = 0;
+};
+DeviceMemoryUse device_memory_use();
+void reset_device_memory_peak();  // peak := held
+
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;

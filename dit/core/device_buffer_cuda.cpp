@@ -1,6 +1,7 @@
 // DeviceBuffer on the CUDA runtime.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <utility>
 
 #include "dit/core/check_cuda.h"
@@ -17,6 +18,35 @@ int cuda_device_count() {
   return n;
 }
 
+namespace {
+std::atomic<size_t> g_held{0}, g_peak{0};
+
+void note_allocated(size_t bytes) {
+  const size_t now = g_held.fetch_add(bytes) + bytes;
+  size_t peak = g_peak.load();
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {
+  }
+}
+}  // namespace
+
+DeviceMemoryUse device_memory_use() {
+  DeviceMemoryUse u;
+  u.held = g_held.load();
+  u.peak = g_peak.load();
+  if (cuda_device_count() > 0) {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) {
+      u.device_used = total_b - free_b;
+      u.device_total = total_b;
+    } else {
+      cudaGetLastError();
+    }
+  }
+  return u;
+}
+
+void reset_device_memory_peak() { g_peak.store(g_held.load()); }
+
 DeviceBuffer::~DeviceBuffer() { release(); }
 
 DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
@@ -32,7 +62,10 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
 }
 
 void DeviceBuffer::release() {
-  if (data_) cudaFree(data_);
+  if (data_) {
+    cudaFree(data_);
+    g_held.fetch_sub(size_);
+  }
   data_ = nullptr;
   size_ = 0;
 }
@@ -45,12 +78,13 @@ Result<DeviceBuffer> DeviceBuffer::allocate(size_t bytes) {
     cudaGetLastError();
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
-    return out_of_memory(strfmt("GPU out of memory: %.1f MiB requested, %.1f MiB free of %.1f MiB; try a smaller "
-                                "size, the CPU text encoder or VAE tiling",
+    return out_of_memory(strfmt("GPU out of memory: %.1f MiB requested, %.1f MiB free of %.1f MiB (other processes "
+                                "on this GPU count too)",
                                 bytes / 1048576.0, free_b / 1048576.0, total_b / 1048576.0));
   }
   VDIT_CHECK(e);
   b.size_ = bytes;
+  note_allocated(bytes);
   return b;
 }
 

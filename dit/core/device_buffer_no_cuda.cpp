@@ -4,6 +4,8 @@
 namespace vdit {
 
 int cuda_device_count() { return 0; }
+DeviceMemoryUse device_memory_use() { return {}; }
+void reset_device_memory_peak() {}
 DeviceBuffer::~DeviceBuffer() = default;
 DeviceBuffer::DeviceBuffer(DeviceBuffer&&) noexcept {}
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&&) noexcept { return *this; }

@@ -3,6 +3,7 @@
 // is the largest part, not their sum.
 #include "dit/pipeline/text_to_video.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -142,12 +143,44 @@ class DitVelocity final : public VelocityModel {
   int num_steps_;
 };
 
+// What to try when a stage runs out of GPU memory (other errors pass through unchanged).
+Status with_memory_hint(Status st, Stage stage) {
+  if (st.code() != StatusCode::out_of_memory) return st;
+  const char* hint = "";
+  switch (stage) {
+    case Stage::text_encoder:
+      hint = "encode the prompt on the CPU instead (--text-encoder-device cpu; it is freed before the DiT loads "
+             "either way)";
+      break;
+    case Stage::loading:
+    case Stage::denoising:
+      hint = "try a smaller size (--height/--width/--frames), free the GPU of other processes, or run the DiT "
+             "on the CPU (--device cpu)";
+      break;
+    case Stage::vae_decode:
+      hint = "decode on the CPU (vdit decode, from the saved latents)";
+      break;
+    case Stage::finishing:
+      return st;
+  }
+  return Status(st.code(), st.message() + "; " + hint);
+}
+
+// Peak of vdit's GPU buffers since the last reset, and the device's use now, into `peak`/`report`.
+void note_gpu_memory(size_t* peak, GpuMemoryReport* report) {
+  const DeviceMemoryUse u = device_memory_use();
+  *peak = std::max(*peak, u.peak);
+  report->device_used_max = std::max(report->device_used_max, u.device_used);
+  report->device_total = u.device_total;
+}
+
 struct Contexts {
   Tensor cond;    // [Lc, text_dim]
   Tensor uncond;  // [Ln, text_dim]; undefined in single-pass runs
 };
 
-Result<Contexts> encode_prompts(const GenerationPlan& plan, bool need_negative, StageTimings* t) {
+Result<Contexts> encode_prompts(const GenerationPlan& plan, bool need_negative, StageTimings* t,
+                                GpuMemoryReport* mem) {
   Contexts out;
   if (!plan.inputs.embeds_path.empty()) {
     auto t0 = Clock::now();
@@ -190,6 +223,7 @@ Result<Contexts> encode_prompts(const GenerationPlan& plan, bool need_negative, 
     VDIT_ASSIGN(out.uncond, encode(plan.settings.negative_prompt, "negative prompt"));
   }
   t->text_encoder_s += seconds_since(t0);
+  if (t5_gpu) note_gpu_memory(&mem->text_encoder_peak, mem);
   return out;
 }
 
@@ -331,17 +365,21 @@ Result<GenerationReport> run_generation(const GenerationPlan& plan, FrameSink* s
     return st;
   };
 
+  GpuMemoryReport& mem = report.gpu_memory;
+  mem.used = plan.inputs.device == "cuda" || plan.inputs.text_encoder_device == "cuda";
+  if (mem.used) reset_device_memory_peak();
   if (!stage(plan.inputs.embeds_path.empty() ? Stage::text_encoder : Stage::loading))
     return fail(cancelled("before text encoding"));
-  auto contexts = encode_prompts(plan, need_negative, &t);
-  if (!contexts) return fail(contexts.status());
+  auto contexts = encode_prompts(plan, need_negative, &t, &mem);
+  if (!contexts) return fail(with_memory_hint(contexts.status(), Stage::text_encoder));
+  if (mem.used) reset_device_memory_peak();
 
   if (!stage(Stage::loading)) return fail(cancelled("before loading the DiT"));
   auto t0 = Clock::now();
   model::WanDitLoadOptions dit_options;
   dit_options.device = plan.inputs.device == "cuda" ? model::DitDevice::cuda : model::DitDevice::cpu;
   auto dit = model::load_wan_dit(plan.files.dit, dit_options);
-  if (!dit) return fail(dit.status());
+  if (!dit) return fail(with_memory_hint(dit.status(), Stage::loading));
   t.load_s += seconds_since(t0);
 
   // Initial latent x [C, F', H', W'] at sigma_0.
@@ -372,11 +410,11 @@ Result<GenerationReport> run_generation(const GenerationPlan& plan, FrameSink* s
   if (!stage(Stage::denoising)) return fail(cancelled("before denoising"));
   t0 = Clock::now();
   auto cond = (*dit)->prepare_text(contexts->cond);
-  if (!cond) return fail(cond.status().with_context("prompt context"));
+  if (!cond) return fail(with_memory_hint(cond.status().with_context("prompt context"), Stage::denoising));
   std::shared_ptr<const model::TextConditioning> uncond;
   if (need_negative) {
     auto u = (*dit)->prepare_text(contexts->uncond);
-    if (!u) return fail(u.status().with_context("negative prompt context"));
+    if (!u) return fail(with_memory_hint(u.status().with_context("negative prompt context"), Stage::denoising));
     uncond = *u;
   }
   attn::SelfAttention* attention = plan.inputs.attention_override ? plan.inputs.attention_override : method->get();
@@ -394,7 +432,8 @@ Result<GenerationReport> run_generation(const GenerationPlan& plan, FrameSink* s
     ++t.attention_calls;
   }
   if (plan.inputs.attention_quality_stats) report.attention_stats = stats.to_json();
-  if (!st) return fail(st);
+  if (mem.used) note_gpu_memory(&mem.denoising_peak, &mem);
+  if (!st) return fail(with_memory_hint(st, Stage::denoising));
   // Release the DiT (and the conditioning it made) before the VAE is loaded.
   uncond.reset();
   cond->reset();
@@ -409,28 +448,47 @@ Result<GenerationReport> run_generation(const GenerationPlan& plan, FrameSink* s
     t.total_s = seconds_since(start);
     return report;
   }
-  if (!stage(Stage::loading)) return fail(cancelled("before loading the VAE"));
+  // From here on a failure would lose the denoising work: keep the latents for `vdit decode` first.
+  auto fail_decode = [&](Status failed) -> Result<GenerationReport> {
+    failed = with_memory_hint(std::move(failed), Stage::vae_decode);
+    if (failed.code() == StatusCode::cancelled) return fail(failed);
+    std::string kept = plan.inputs.save_latents_path;
+    if (kept.empty() && !plan.inputs.recovery_latents_path.empty()) {
+      Status saved = save_latents(plan.inputs.recovery_latents_path, x, generation_metadata(plan));
+      if (saved) kept = plan.inputs.recovery_latents_path;
+    }
+    if (!kept.empty()) {
+      failed = Status(failed.code(), failed.message() + strfmt("; the sampled latents are in %s: redo the decode with "
+                                                               "`vdit decode --latents %s -o OUTPUT`",
+                                                               kept.c_str(), kept.c_str()));
+    }
+    return fail(failed);
+  };
+  if (!stage(Stage::loading)) return fail_decode(cancelled("before loading the VAE"));
   t0 = Clock::now();
   auto vae = vae::VaeDecoder::load(plan.files.vae);
-  if (!vae) return fail(vae.status());
+  if (!vae) return fail_decode(vae.status());
   // With --device cuda the VAE decodes on the GPU too (TF32 convolutions, as PyTorch's default); where that
-  // is impossible (no cuDNN, say) the CPU decoder takes over with a warning.
+  // is impossible (no cuDNN, not enough GPU memory) the CPU decoder takes over with a warning.
   std::unique_ptr<vae::VaeDecoderCuda> vae_gpu;
   if (plan.inputs.device == "cuda") {
+    if (mem.used) reset_device_memory_peak();
     vae::VaeCudaOptions vae_options;
     vae_options.precision = vae::VaeCudaPrecision::tf32;
     auto made = vae::VaeDecoderCuda::create(*vae, vae_options);
     if (made) {
       vae_gpu = std::move(made.value());
-    } else if (made.status().code() == StatusCode::unsupported) {
-      VDIT_LOG_WARN("VAE on the CPU: %s", made.status().message().c_str());
+    } else if (made.status().code() == StatusCode::unsupported ||
+               made.status().code() == StatusCode::out_of_memory) {
+      VDIT_LOG_WARN("VAE decode on the CPU instead: %s", made.status().message().c_str());
     } else {
-      return fail(made.status().with_context("VAE on the GPU"));
+      return fail_decode(made.status().with_context("VAE on the GPU"));
     }
   }
   t.load_s += seconds_since(t0);
   st = decode_into_sink(*vae, x, s.fps, sink, progress, &t, vae_gpu.get());
-  if (!st) return fail(st);
+  if (mem.used && vae_gpu) note_gpu_memory(&mem.vae_peak, &mem);
+  if (!st) return fail_decode(st);
   report.frames_written = sink->frames_written();
   t.total_s = seconds_since(start);
   return report;

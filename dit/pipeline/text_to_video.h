@@ -34,6 +34,9 @@ struct GenerationInputs {
   std::string embeds_path;      // safetensors `context` / `negative_context`: skips the text encoder
   std::string noise_path;       // safetensors `noise` [C, F', H', W']: replaces the seeded noise; sets the size
   std::string save_latents_path;
+  // Where to save the sampled latents when decoding fails after denoising (and --save-latents did not already
+  // keep them), so the VAE stage can be redone with `vdit decode`; empty: not saved.
+  std::string recovery_latents_path;
   std::string attention_method = "dense";
   std::string attention_config;          // JSON text (starting with '{') or a JSON file; empty: the method's preset
   bool attention_quality_stats = false;  // recall / error against dense per call (one extra dense pass each)
@@ -62,8 +65,21 @@ struct GenerationPlan {
 // folder of --save-latents. Reads only file headers.
 Result<GenerationPlan> plan_generation(const GenerationInputs& inputs);
 
+// GPU memory of a run that used the GPU (--device cuda or --text-encoder-device cuda): the peak of vdit's own
+// buffers in each stage (dit/core/device_buffer.h) and the most the device had in use at a stage's end
+// (cudaMemGetInfo: includes the CUDA context, cuBLASLt/cuDNN and other processes).
+struct GpuMemoryReport {
+  bool used = false;
+  size_t text_encoder_peak = 0;
+  size_t denoising_peak = 0;  // DiT weights, activations, text conditioning, attention layouts
+  size_t vae_peak = 0;
+  size_t device_used_max = 0;
+  size_t device_total = 0;
+};
+
 struct GenerationReport {
   StageTimings timings;
+  GpuMemoryReport gpu_memory;
   uint64_t seed = 0;
   Shape latent_shape;  // [C, F', H', W']
   int frames_written = 0;

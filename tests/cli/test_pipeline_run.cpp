@@ -223,6 +223,51 @@ TEST_F(TinyPipeline, EmbeddingsFileReplacesTheTextEncoder) {
   EXPECT_EQ(single.timings.attention_calls, 2 * 2);  // one branch only
 }
 
+// A sink whose disk "fills up" after one frame.
+class FailingSink : public FrameSink {
+ public:
+  Status open(int, int, double, int) override { return Status::ok(); }
+  Status write(const uint8_t*, size_t) override {
+    if (frames_ >= 1) return io_error("no space left on device (test sink)");
+    ++frames_;
+    return Status::ok();
+  }
+  Status finish() override { return Status::ok(); }
+  void abort() override { aborted_ = true; }
+  const std::string& path() const override { return path_; }
+  int frames_written() const override { return frames_; }
+  bool aborted_ = false;
+
+ private:
+  std::string path_ = "failing";
+  int frames_ = 0;
+};
+
+TEST_F(TinyPipeline, FailedDecodeKeepsTheLatentsForVditDecode) {
+  GenerationInputs in = inputs();
+  in.recovery_latents_path = dir_ / "out.latents.safetensors";
+  auto plan = plan_generation(in);
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  FailingSink sink;
+  auto r = run_generation(*plan, &sink, {});
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_TRUE(sink.aborted_);
+  const std::string msg = r.status().message();
+  EXPECT_NE(msg.find("no space left"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("vdit decode --latents " + in.recovery_latents_path), std::string::npos) << msg;
+
+  // The kept latents decode to the frames a successful run writes.
+  DecodeInputs d;
+  d.model.dir = dir_ / "model";
+  d.latents_path = in.recovery_latents_path;
+  auto dplan = plan_decode(d);
+  ASSERT_TRUE(dplan.is_ok()) << dplan.status().to_string();
+  auto dsink = create_frame_sink(dir_ / "dec/", {});
+  ASSERT_TRUE(run_decode(*dplan, dsink->get(), {}).is_ok());
+  run(inputs(), dir_ / "gen/");
+  EXPECT_TRUE(read_frames(dir_ / "gen", 32, 32) == read_frames(dir_ / "dec", 32, 32));
+}
+
 TEST_F(TinyPipeline, CancellingLeavesNoOutput) {
   auto plan = plan_generation(inputs());
   ASSERT_TRUE(plan.is_ok());

@@ -73,6 +73,26 @@ void print_attention_stats(const nlohmann::json& stats, const std::string& metho
   std::fprintf(stderr, "\n");
 }
 
+// Where the latents go when decoding fails after denoising: next to the output, "clip.mp4" ->
+// "clip.latents.safetensors", "frames/" -> "frames.latents.safetensors".
+std::string recovery_latents_path(std::string output) {
+  while (output.size() > 1 && output.back() == '/') output.pop_back();
+  const size_t slash = output.find_last_of('/'), dot = output.find_last_of('.');
+  if (dot != std::string::npos && dot > 0 && (slash == std::string::npos || dot > slash + 1)) output.resize(dot);
+  return output + ".latents.safetensors";
+}
+
+std::string format_gpu_memory(const pipeline::GpuMemoryReport& m) {
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  std::string s = "GPU memory (peak of vdit's buffers):";
+  if (m.text_encoder_peak) s += strfmt(" text encoder %.2f GiB,", m.text_encoder_peak / gib);
+  if (m.denoising_peak) s += strfmt(" denoising %.2f GiB,", m.denoising_peak / gib);
+  if (m.vae_peak) s += strfmt(" VAE %.2f GiB,", m.vae_peak / gib);
+  s.pop_back();
+  s += strfmt("; the device had at most %.2f of %.2f GiB in use", m.device_used_max / gib, m.device_total / gib);
+  return s;
+}
+
 int run_generate(GenerateOptions& o) {
   // Cheap checks first, in the order a user fixes them: output kind, prompt, model, settings, output folder.
   auto target = classify_output(o.output);
@@ -81,6 +101,7 @@ int run_generate(GenerateOptions& o) {
   if (!s) return report_error(s.message());
   auto plan = pipeline::plan_generation(o.in);
   if (!plan) return report_error(plan.status().message());
+  plan->inputs.recovery_latents_path = recovery_latents_path(o.output);
   MediaOptions media;
   media.crf = o.crf;
   s = check_output(o.output, plan->settings.frames, media);
@@ -113,6 +134,7 @@ int run_generate(GenerateOptions& o) {
                  g.width, g.height, g.fps,
                  o.in.save_latents_path.empty() ? "" : (", latents in " + o.in.save_latents_path).c_str());
     std::fprintf(stderr, "time: %s\n", format_timings(report->timings).c_str());
+    if (report->gpu_memory.used) std::fprintf(stderr, "%s\n", format_gpu_memory(report->gpu_memory).c_str());
     if (o.in.attention_quality_stats) print_attention_stats(report->attention_stats, report->attention_name);
   }
   return 0;
