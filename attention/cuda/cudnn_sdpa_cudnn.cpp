@@ -1,11 +1,12 @@
 // CudnnSdpa through cuDNN's backend C API (no cudnn-frontend): five tensor descriptors (Q, K, V, O in
 // token-major BSHD layout with b = 1, and the softmax scale as a by-value host float), an optional STATS
-// descriptor for the LSE, one SDPA_FWD operation, an operation graph, heuristic mode A, and the first engine
-// config that finalizes into an execution plan. Plans are cached per shape. It does not time several engine
-// configs (the first of mode A was the fast one on the H200, docs kernels.md section 4c).
+// descriptor for the LSE, one SDPA_FWD operation, an operation graph and heuristic mode A. Every engine config
+// that finalizes becomes a candidate plan; on the first call of a shape each candidate runs a few times on the
+// call's own tensors (CUDA events, one synchronization) and the fastest is kept. Plans are cached per shape.
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <map>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "attention/cuda/cudnn_sdpa.h"
+#include "dit/core/check_cuda.h"
 #include "dit/core/check_cudnn.h"
 #include "dit/core/device_buffer.h"
 
@@ -30,6 +32,10 @@ namespace {
 
 // Tensor ids in the operation graph and the variant pack.
 enum : int64_t { kUidQ = 1, kUidK = 2, kUidV = 3, kUidO = 4, kUidScale = 5, kUidStats = 6 };
+
+Status cuda_ok(cudaError_t e, const char* what) {
+  return e == cudaSuccess ? Status::ok() : call_failure(e, what, __FILE__, __LINE__);
+}
 
 std::string version_string(int v) { return strfmt("%d.%d.%d", v / 10000, (v % 10000) / 100, v % 100); }
 
@@ -115,11 +121,20 @@ Result<Desc> make_tensor(int64_t uid, cudnnDataType_t type, const std::array<int
   return t;
 }
 
-struct Plan {
+// One finalized execution plan of an engine config.
+struct Candidate {
   Desc plan;
   int64_t workspace = 0;
-  int config_index = 0;  // which of the heuristic's configs finalized
-  int config_count = 0;
+  int config_index = 0;  // position in heuristic mode A's list
+  float ms = -1.f;       // median of the timed runs (-1: not timed)
+};
+
+struct Plan {
+  std::vector<Candidate> candidates;  // finalized configs in heuristic order
+  int chosen = 0;                     // index into candidates
+  bool tuned = false;                 // candidates timed (or only one)
+  int config_count = 0;               // configs the heuristic offered
+  const Candidate& best() const { return candidates[static_cast<size_t>(chosen)]; }
 };
 
 using PlanKey = std::tuple<int64_t, int64_t, int, int, int, bool>;  // L, Lk, NH, HD, dtype, lse
@@ -143,6 +158,8 @@ struct CudnnSdpa::Impl {
 
   Result<Plan*> plan_for(const DeviceQKV& a);
   Result<Plan> build(const DeviceQKV& a);
+  Status execute(const Candidate& c, const DeviceQKV& a);
+  Status tune(Plan* plan, const DeviceQKV& a);
 };
 
 Result<Plan> CudnnSdpa::Impl::build(const DeviceQKV& a) {
@@ -202,6 +219,8 @@ Result<Plan> CudnnSdpa::Impl::build(const DeviceQKV& a) {
                   "reading the heuristic's engine configs");
 
   std::string refusals;
+  Plan p;
+  p.config_count = static_cast<int>(returned);
   for (int64_t i = 0; i < returned; ++i) {
     VDIT_ASSIGN(Desc plan, Desc::make(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR));
     VDIT_TRY(plan.set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle));
@@ -211,16 +230,17 @@ Result<Plan> CudnnSdpa::Impl::build(const DeviceQKV& a) {
       refusals += strfmt("; config %lld: ", static_cast<long long>(i)) + fin.message();
       continue;
     }
-    Plan p;
+    Candidate c;
     int64_t got = 0;
     VDIT_SDPA_CHECK(cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1,
-                                             &got, &p.workspace),
+                                             &got, &c.workspace),
                     "reading the plan's workspace size");
-    p.plan = std::move(plan);
-    p.config_index = static_cast<int>(i);
-    p.config_count = static_cast<int>(returned);
-    return p;
+    c.plan = std::move(plan);
+    c.config_index = static_cast<int>(i);
+    p.candidates.push_back(std::move(c));
   }
+  p.tuned = p.candidates.size() <= 1;
+  if (!p.candidates.empty()) return p;
   return unsupported(strfmt("cuDNN %s: none of the %lld SDPA engine configs runs ", version_string(version()).c_str(),
                             static_cast<long long>(returned)) +
                      shape_string(a) + refusals);
@@ -280,11 +300,15 @@ Status CudnnSdpa::forward(const DeviceQKV& a) {
   }
 
   VDIT_ASSIGN(Plan * plan, impl_->plan_for(a));
-  if (static_cast<size_t>(plan->workspace) > impl_->workspace.size()) {
-    impl_->workspace = DeviceBuffer();  // free first (cudaFree waits for work that may still use it)
-    VDIT_ASSIGN(impl_->workspace, DeviceBuffer::allocate(static_cast<size_t>(plan->workspace)));
-  }
+  if (!plan->tuned) VDIT_TRY(impl_->tune(plan, a));
+  return impl_->execute(plan->best(), a);
+}
 
+Status CudnnSdpa::Impl::execute(const Candidate& c, const DeviceQKV& a) {
+  if (static_cast<size_t>(c.workspace) > workspace.size()) {
+    workspace = DeviceBuffer();  // free first (cudaFree waits for work that may still use it)
+    VDIT_ASSIGN(workspace, DeviceBuffer::allocate(static_cast<size_t>(c.workspace)));
+  }
   alignas(16) float scale = a.softmax_scale();  // by value: read on the host during cudnnBackendExecute
   std::vector<int64_t> uids = {kUidQ, kUidK, kUidV, kUidO, kUidScale};
   std::vector<void*> ptrs = {const_cast<void*>(a.q), const_cast<void*>(a.k), const_cast<void*>(a.v), a.out, &scale};
@@ -292,7 +316,7 @@ Status CudnnSdpa::forward(const DeviceQKV& a) {
     uids.push_back(kUidStats);
     ptrs.push_back(a.lse);
   }
-  void* ws = plan->workspace > 0 ? impl_->workspace.data() : nullptr;
+  void* ws = c.workspace > 0 ? workspace.data() : nullptr;
   VDIT_ASSIGN(Desc pack, Desc::make(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR));
   const int64_t n = static_cast<int64_t>(uids.size());
   VDIT_TRY(pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids.data()));
@@ -300,9 +324,44 @@ Status CudnnSdpa::forward(const DeviceQKV& a) {
   VDIT_TRY(pack.set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws));
   VDIT_TRY(pack.finalize("variant pack"));
 
-  VDIT_CHECK(cudnnSetStream(impl_->handle, static_cast<cudaStream_t>(a.stream)));
-  VDIT_SDPA_CHECK(cudnnBackendExecute(impl_->handle, plan->plan.get(), pack.get()),
-                  "executing SDPA (" + shape_string(a) + ")");
+  VDIT_CHECK(cudnnSetStream(handle, static_cast<cudaStream_t>(a.stream)));
+  VDIT_SDPA_CHECK(cudnnBackendExecute(handle, c.plan.get(), pack.get()), "executing SDPA (" + shape_string(a) + ")");
+  return Status::ok();
+}
+
+// Times every candidate on the call's own tensors (1 warm-up + 3 timed runs each, median) and keeps the
+// fastest; a candidate that fails to execute is skipped. Synchronizes the stream once per candidate.
+Status CudnnSdpa::Impl::tune(Plan* plan, const DeviceQKV& a) {
+  cudaStream_t stream = static_cast<cudaStream_t>(a.stream);
+  cudaEvent_t ev[4];
+  for (auto& e : ev) VDIT_CHECK(cudaEventCreate(&e));
+  Status status = Status::ok();
+  float best = -1.f;
+  for (size_t i = 0; i < plan->candidates.size() && status.is_ok(); ++i) {
+    Candidate& c = plan->candidates[i];
+    if (!execute(c, a).is_ok()) continue;  // this engine cannot run it after all: not a candidate
+    std::vector<float> ms;
+    for (int r = 0; r < 3 && status.is_ok(); ++r) {
+      status = cuda_ok(cudaEventRecord(ev[0], stream), "cudaEventRecord");
+      if (status.is_ok()) status = execute(c, a);
+      if (status.is_ok()) status = cuda_ok(cudaEventRecord(ev[1], stream), "cudaEventRecord");
+      if (status.is_ok()) status = cuda_ok(cudaEventSynchronize(ev[1]), "cudaEventSynchronize");
+      float t = 0.f;
+      if (status.is_ok()) status = cuda_ok(cudaEventElapsedTime(&t, ev[0], ev[1]), "cudaEventElapsedTime");
+      ms.push_back(t);
+    }
+    if (!status.is_ok()) break;
+    std::sort(ms.begin(), ms.end());
+    c.ms = ms[ms.size() / 2];
+    if (best < 0.f || c.ms < best) {
+      best = c.ms;
+      plan->chosen = static_cast<int>(i);
+    }
+  }
+  for (auto& e : ev) cudaEventDestroy(e);
+  VDIT_TRY(status);
+  if (best < 0.f) return unsupported("cuDNN SDPA: no engine config executes " + shape_string(a));
+  plan->tuned = true;
   return Status::ok();
 }
 
@@ -315,8 +374,13 @@ Result<std::string> CudnnSdpa::plan_info(const DeviceQKV& a) {
   const std::string why = unsupported_reason(a);
   if (!why.empty()) return unsupported("cuDNN SDPA: " + why);
   VDIT_ASSIGN(Plan * plan, impl_->plan_for(a));
-  return strfmt("engine config %d of %d, workspace %lld bytes", plan->config_index, plan->config_count,
-                static_cast<long long>(plan->workspace));
+  std::string info = strfmt("engine config %d of %d, workspace %lld bytes", plan->best().config_index,
+                            plan->config_count, static_cast<long long>(plan->best().workspace));
+  if (plan->candidates.size() > 1) {
+    info += plan->tuned ? "; timed:" : "; not timed yet:";
+    for (const Candidate& c : plan->candidates) info += strfmt(" config %d %.3f ms", c.config_index, c.ms);
+  }
+  return info;
 }
 
 }  // namespace vdit::attn
