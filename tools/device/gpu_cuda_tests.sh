@@ -5,6 +5,6 @@
 set -uo pipefail
 out="${1:-/tmp/gpu_cuda_tests}"; mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.used,clocks.sm --format=csv,noheader
-timeout 280 ctest --test-dir build/gpu -L cuda --output-on-failure --timeout 200 > "$out/ctest_cuda.log" 2>&1
+timeout "${CTEST_BUDGET:-280}" ctest --test-dir build/gpu -L cuda -j3 --output-on-failure --timeout 240 > "$out/ctest_cuda.log" 2>&1
 echo "ctest -L cuda rc=$?"
 tail -n 60 "$out/ctest_cuda.log"
