@@ -14,6 +14,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "attention/config_reader.h"
 #include "attention/cuda/cudnn_sdpa.h"
 #include "attention/methods/method.h"
 #include "dit/core/check_cuda.h"
@@ -24,6 +25,7 @@
 #include "dit/ops/cuda/dit_kernels.h"
 #include "dit/ops/cuda/lt_gemm.h"
 #include "tools/vdit/command.h"
+#include "tools/vdit/synthetic_paro_plan.h"
 
 namespace vdit::cli {
 namespace {
@@ -37,6 +39,9 @@ struct BenchStepOptions {
   std::string size = "480p";
   int64_t frames = 81;
   std::string attention = "dense";
+  std::string attention_config;  // JSON text or file; empty: the method's preset
+  double paro_density = 0.3;     // synthetic PARO plan (when the config names no plan)
+  int paro_block = 128;
   int iters = 5;
   int warmup = 2;
   int layers = 0;  // 0 = the config's
@@ -71,14 +76,32 @@ Result<Shape> latent_shape(const std::string& size, int64_t frames) {
 }
 
 Result<std::unique_ptr<attn::SelfAttention>> make_method(const std::string& method, const model::WanDitConfig& c,
-                                                         const Shape& latent) {
+                                                         const Shape& latent, const BenchStepOptions* o = nullptr) {
   attn::ModelInfo info;
   info.num_layers = static_cast<int>(c.num_layers);
   info.num_heads = static_cast<int>(c.num_heads);
   info.head_dim = static_cast<int>(c.head_dim());
   info.grid = {latent[1] / c.patch_size[0], latent[2] / c.patch_size[1], latent[3] / c.patch_size[2]};
   info.num_steps = 50;
-  VDIT_ASSIGN(std::unique_ptr<attn::AttentionMethod> m, attn::make_attention(method, nullptr, info));
+  nlohmann::json config;
+  if (o && !o->attention_config.empty()) {
+    VDIT_ASSIGN(config, attn::load_attention_config(o->attention_config));
+  }
+  if (o && method == "paro" && !(config.is_object() && config.contains("plan"))) {
+    // Random weights have no attention worth calibrating: time PARO on a synthetic plan of the same shape.
+    SyntheticParoPlan spec;
+    spec.layers = info.num_layers, spec.heads = info.num_heads, spec.grid = info.grid;
+    spec.block = o->paro_block, spec.density = o->paro_density, spec.seed = o->seed;
+    const std::string path = strfmt("/tmp/vdit_bench_paro_plan_%lld_%lldx%lldx%lld_%d_%g.safetensors",
+                                    (long long)spec.layers, (long long)info.grid.f, (long long)info.grid.h,
+                                    (long long)info.grid.w, spec.block, spec.density);
+    VDIT_TRY(write_synthetic_paro_plan(spec, path));
+    if (!config.is_object()) config = nlohmann::json::object();
+    config["plan"] = path;
+    std::printf("paro: synthetic plan (random orders and masks, block %d, density %g) in %s\n", spec.block,
+                spec.density, path.c_str());
+  }
+  VDIT_ASSIGN(std::unique_ptr<attn::AttentionMethod> m, attn::make_attention(method, config, info));
   return std::unique_ptr<attn::SelfAttention>(std::move(m));
 }
 
@@ -312,7 +335,7 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
   const double build_s = std::chrono::duration<double>(clock::now() - t0).count();
   VDIT_ASSIGN(Tensor ctx, random_tensor(o.seed + 2, {cfg.text_len, cfg.text_dim}));  // [512, 4096]
   VDIT_ASSIGN(Tensor x, random_tensor(o.seed + 1, latent));
-  VDIT_ASSIGN(std::unique_ptr<attn::SelfAttention> attention, make_method(o.attention, cfg, latent));
+  VDIT_ASSIGN(std::unique_ptr<attn::SelfAttention> attention, make_method(o.attention, cfg, latent, &o));
   t0 = clock::now();
   VDIT_ASSIGN(auto text, dit->prepare_text(ctx));
   const double text_ms = 1e3 * std::chrono::duration<double>(clock::now() - t0).count();
@@ -387,6 +410,12 @@ std::function<int()> setup_bench_step(CLI::App& app) {
                  "step index (of 50) of the first timed forward; later ones follow it (default 25, past the "
                  "dense warm-up steps of every method's preset; 0 times the warm-up)")
       ->check(CLI::Range(0, 49));
+  app.add_option("--attention-config", o->attention_config, "method settings: JSON text or a JSON file");
+  app.add_option("--paro-density", o->paro_density,
+                 "PARO without a plan in --attention-config: kept block fraction of the synthetic plan (default 0.3)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--paro-block", o->paro_block, "PARO synthetic plan block size, 64 or 128 (default 128)")
+      ->check(CLI::IsMember({64, 128}));
   app.add_option("--iters", o->iters, "timed forwards (median reported, default 5)")->check(CLI::Range(1, 1000));
   app.add_option("--warmup", o->warmup, "untimed forwards first (default 2)")->check(CLI::Range(0, 100));
   app.add_option("--layers", o->layers, "override the number of layers (quick runs)")->check(CLI::Range(1, 1000));
