@@ -106,7 +106,7 @@ class MemorySink : public FrameSink {
 
 // The whole pipeline with the built-in model (recorded text embeddings, seeded noise, the model's defaults but
 // 4 steps): DiT and VAE on `device`; the uint8 video of every frame.
-std::vector<uint8_t> generate_video(const std::string& device) {
+std::vector<uint8_t> generate_video(const std::string& device, pipeline::GpuMemoryReport* memory = nullptr) {
   const auto dir = std::filesystem::path(VDIT_BINARY_DIR) / "test_tmp_cuda_generate";
   std::filesystem::create_directories(dir);
   const std::string embeds = (dir / "embeds_video.safetensors").string();
@@ -129,14 +129,26 @@ std::vector<uint8_t> generate_video(const std::string& device) {
   MemorySink sink;
   auto report = pipeline::run_generation(*plan, &sink, {});
   EXPECT_TRUE(report) << report.status().to_string();
+  if (report && memory) *memory = report->gpu_memory;
   return report ? sink.bytes() : std::vector<uint8_t>();
 }
 }  // namespace
 
 // Issue target: the end-to-end video with DiT and VAE on the GPU has PSNR >= 35 dB against the CPU run's.
 TEST(CudaGenerate, BuiltinModelVideoPsnrAgainstCpuRun) {
-  const std::vector<uint8_t> gpu = generate_video("cuda"), cpu = generate_video("cpu");
+  pipeline::GpuMemoryReport mem;
+  const std::vector<uint8_t> gpu = generate_video("cuda", &mem), cpu = generate_video("cpu");
   ASSERT_FALSE(gpu.empty());
+  // The stage summary's GPU memory: both GPU stages held buffers, and the device had at least that in use.
+  const double mib = 1024.0 * 1024.0;
+  std::printf("  GPU memory: denoising peak %.1f MiB, VAE peak %.1f MiB, device in use at most %.1f of %.1f MiB\n",
+              mem.denoising_peak / mib, mem.vae_peak / mib, mem.device_used_max / mib, mem.device_total / mib);
+  EXPECT_TRUE(mem.used);
+  EXPECT_EQ(mem.text_encoder_peak, 0u);  // recorded embeddings: no encoder ran
+  EXPECT_GT(mem.denoising_peak, 0u);
+  EXPECT_GT(mem.vae_peak, 0u);
+  EXPECT_GE(mem.device_used_max, std::max(mem.denoising_peak, mem.vae_peak));
+  EXPECT_GT(mem.device_total, mem.device_used_max);
   ASSERT_EQ(gpu.size(), cpu.size());
   double se = 0;
   int max_diff = 0;
