@@ -75,8 +75,8 @@ Result<Shape> latent_shape(const std::string& size, int64_t frames) {
   return invalid_argument("--size " + size + ": use 480p or 720p");
 }
 
-Result<std::unique_ptr<attn::SelfAttention>> make_method(const std::string& method, const model::WanDitConfig& c,
-                                                         const Shape& latent, const BenchStepOptions* o = nullptr) {
+Result<std::unique_ptr<attn::AttentionMethod>> make_method(const std::string& method, const model::WanDitConfig& c,
+                                                           const Shape& latent, const BenchStepOptions* o = nullptr) {
   attn::ModelInfo info;
   info.num_layers = static_cast<int>(c.num_layers);
   info.num_heads = static_cast<int>(c.num_heads);
@@ -101,8 +101,7 @@ Result<std::unique_ptr<attn::SelfAttention>> make_method(const std::string& meth
     std::printf("paro: synthetic plan (random orders and masks, block %d, density %g) in %s\n", spec.block,
                 spec.density, path.c_str());
   }
-  VDIT_ASSIGN(std::unique_ptr<attn::AttentionMethod> m, attn::make_attention(method, config, info));
-  return std::unique_ptr<attn::SelfAttention>(std::move(m));
+  return attn::make_attention(method, config, info);
 }
 
 // Forwards every call to `inner`, bracketing the GPU ones with CUDA events on the call's stream.
@@ -165,7 +164,7 @@ Result<double> validate(const model::WanDitConfig& full, const BenchStepOptions&
     std::unique_ptr<model::WanDit> cpu = model::make_wan_dit_cpu(nullptr, c, std::move(host));
     VDIT_ASSIGN(Tensor x, random_tensor(o.seed + 1, latent));
     VDIT_ASSIGN(Tensor ctx, random_tensor(o.seed + 2, {c.text_len, c.text_dim}));
-    VDIT_ASSIGN(std::unique_ptr<attn::SelfAttention> gpu_attn, make_method("dense", c, latent));
+    VDIT_ASSIGN(std::unique_ptr<attn::AttentionMethod> gpu_attn, make_method("dense", c, latent));
     auto cpu_attn = attn::make_dense_cpu_attention();
     VDIT_ASSIGN(auto gpu_text, gpu->prepare_text(ctx));
     VDIT_ASSIGN(auto cpu_text, cpu->prepare_text(ctx));
@@ -335,7 +334,7 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
   const double build_s = std::chrono::duration<double>(clock::now() - t0).count();
   VDIT_ASSIGN(Tensor ctx, random_tensor(o.seed + 2, {cfg.text_len, cfg.text_dim}));  // [512, 4096]
   VDIT_ASSIGN(Tensor x, random_tensor(o.seed + 1, latent));
-  VDIT_ASSIGN(std::unique_ptr<attn::SelfAttention> attention, make_method(o.attention, cfg, latent, &o));
+  VDIT_ASSIGN(std::unique_ptr<attn::AttentionMethod> attention, make_method(o.attention, cfg, latent, &o));
   t0 = clock::now();
   VDIT_ASSIGN(auto text, dit->prepare_text(ctx));
   const double text_ms = 1e3 * std::chrono::duration<double>(clock::now() - t0).count();
@@ -353,10 +352,22 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
   double finite = 1;
   for (int64_t i = 0; i < out.numel(); ++i) finite = std::isfinite(out.f32()[i]) ? finite : 0;
 
+  // The instrumented forward also collects each call's density (GPU planners then read theirs back).
+  attn::StatsCollector stats;
+  attention->set_stats_sink(stats.sink());
   TimedAttention timed(*attention);
   t0 = clock::now();
   VDIT_TRY(dit->forward(&out, x, 999 - 20 * o.step, *text, timed, {o.step, 50, 0}));
   const double instr_ms = 1e3 * std::chrono::duration<double>(clock::now() - t0).count();
+  attention->set_stats_sink({});
+  double density_sum = 0;
+  int dense_calls = 0;
+  const std::vector<attn::AttentionStats> recs = stats.records();
+  for (const auto& r : recs) {
+    density_sum += r.dense ? 1.0 : r.density;
+    dense_calls += r.dense ? 1 : 0;
+  }
+  const double mean_density = recs.empty() ? 1.0 : density_sum / static_cast<double>(recs.size());
   VDIT_ASSIGN(double attn_ms, timed.total_ms());
   const double attn_tflops = timed.flops() / (attn_ms * 1e-3) / 1e12;
   const double gemm_flops =
@@ -372,6 +383,8 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
   std::printf("self-attention: %zu calls, %.1f ms in an instrumented forward of %.1f ms (%.1f%% of the median "
               "forward), %.0f TFLOP/s\n",
               timed.calls(), attn_ms, instr_ms, 100 * attn_ms / fwd_ms, attn_tflops);
+  std::printf("attention density: mean %.3f over %zu calls (%d of them dense: the method's dense layers/steps)\n",
+              mean_density, recs.size(), dense_calls);
   std::printf("rest (GEMMs, cross-attention, element-wise): %.1f ms, %.0f TFLOP/s of GEMM + cross-attention work\n",
               rest_ms, gemm_flops / (rest_ms * 1e-3) / 1e12);
   std::printf("GPU memory: weights %.2f GiB, activations + workspaces %.2f GiB, text conditioning %.2f GiB; "
@@ -387,6 +400,7 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
   }
 
   j["forward_ms"] = fwd_ms, j["forward_ms_all"] = times, j["step_cfg_ms"] = 2 * fwd_ms;
+  j["attention_density"] = mean_density, j["attention_dense_calls"] = dense_calls;
   j["attention_ms"] = attn_ms, j["attention_share"] = attn_ms / fwd_ms, j["attention_tflops"] = attn_tflops;
   j["rest_ms"] = rest_ms, j["prepare_text_ms"] = text_ms;
   j["weight_gib"] = mem.weight_bytes / 1073741824.0, j["activation_gib"] = mem.arena_bytes / 1073741824.0;
