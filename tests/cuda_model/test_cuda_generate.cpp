@@ -106,7 +106,8 @@ class MemorySink : public FrameSink {
 
 // The whole pipeline with the built-in model (recorded text embeddings, seeded noise, the model's defaults but
 // 4 steps): DiT and VAE on `device`; the uint8 video of every frame.
-std::vector<uint8_t> generate_video(const std::string& device, pipeline::GpuMemoryReport* memory = nullptr) {
+std::vector<uint8_t> generate_video(const std::string& device, pipeline::GpuMemoryReport* memory = nullptr,
+                                    const std::string& attention = "dense") {
   const auto dir = std::filesystem::path(VDIT_BINARY_DIR) / "test_tmp_cuda_generate";
   std::filesystem::create_directories(dir);
   const std::string embeds = (dir / "embeds_video.safetensors").string();
@@ -123,6 +124,7 @@ std::vector<uint8_t> generate_video(const std::string& device, pipeline::GpuMemo
   in.settings.steps = 4;
   in.seed = 7;
   in.device = device;
+  in.attention_method = attention;
   auto plan = pipeline::plan_generation(in);
   EXPECT_TRUE(plan) << plan.status().to_string();
   if (!plan) return {};
@@ -133,6 +135,19 @@ std::vector<uint8_t> generate_video(const std::string& device, pipeline::GpuMemo
   return report ? sink.bytes() : std::vector<uint8_t>();
 }
 }  // namespace
+
+// PSNR in dB of two uint8 videos of the same size (99 when equal); `max_diff` gets the largest level difference.
+double video_psnr(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, int* max_diff) {
+  double se = 0;
+  *max_diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const int d = static_cast<int>(a[i]) - static_cast<int>(b[i]);
+    se += static_cast<double>(d) * d;
+    *max_diff = std::max(*max_diff, d < 0 ? -d : d);
+  }
+  const double mse = se / static_cast<double>(a.size());
+  return mse > 0 ? 10.0 * std::log10(255.0 * 255.0 / mse) : 99.0;
+}
 
 // Issue target: the end-to-end video with DiT and VAE on the GPU has PSNR >= 35 dB against the CPU run's.
 TEST(CudaGenerate, BuiltinModelVideoPsnrAgainstCpuRun) {
@@ -150,16 +165,25 @@ TEST(CudaGenerate, BuiltinModelVideoPsnrAgainstCpuRun) {
   EXPECT_GE(mem.device_used_max, std::max(mem.denoising_peak, mem.vae_peak));
   EXPECT_GT(mem.device_total, mem.device_used_max);
   ASSERT_EQ(gpu.size(), cpu.size());
-  double se = 0;
   int max_diff = 0;
-  for (size_t i = 0; i < gpu.size(); ++i) {
-    const int d = static_cast<int>(gpu[i]) - static_cast<int>(cpu[i]);
-    se += static_cast<double>(d) * d;
-    max_diff = std::max(max_diff, d < 0 ? -d : d);
-  }
-  const double mse = se / static_cast<double>(gpu.size());
-  const double psnr = mse > 0 ? 10.0 * std::log10(255.0 * 255.0 / mse) : 99.0;
+  const double psnr = video_psnr(gpu, cpu, &max_diff);
   std::printf("  generate 4 steps, DiT + VAE on cuda vs cpu: %zu bytes, PSNR %.2f dB, max |diff| %d levels\n",
               gpu.size(), psnr, max_diff);
   EXPECT_GE(psnr, 35.0);
+}
+
+// `vdit generate --device cuda --attention M`: each sparse method's GPU path through the whole pipeline (its dense
+// warm-up steps, then its GPU planner and the block-sparse kernel) against the same method on the CPU. The
+// selection methods (Draft, VMoBA) may pick other blocks under bf16 rounding, hence a lower bound than dense's.
+TEST(CudaGenerate, SparseMethodsOnTheGpuMatchTheirCpuRuns) {
+  for (const char* method : {"radial", "rettention", "draft", "vmoba"}) {
+    const std::vector<uint8_t> gpu = generate_video("cuda", nullptr, method), cpu = generate_video("cpu", nullptr, method);
+    ASSERT_FALSE(gpu.empty()) << method;
+    ASSERT_EQ(gpu.size(), cpu.size()) << method;
+    int max_diff = 0;
+    const double psnr = video_psnr(gpu, cpu, &max_diff);
+    std::printf("  generate 4 steps --attention %s, cuda vs cpu: PSNR %.2f dB, max |diff| %d levels\n", method, psnr,
+                max_diff);
+    EXPECT_GE(psnr, 25.0) << method;
+  }
 }
