@@ -14,6 +14,7 @@ namespace vdit::vae {
 namespace {
 
 using vae_test::squeeze0;
+using vae_test::DecodeResult;
 using vae_test::stack_frames;
 
 // Tolerances (max|Δ|/max|ref|):
@@ -55,28 +56,10 @@ Tensor random_latent(Shape s, uint32_t seed) {
   return z;
 }
 
-struct Decoded {
-  Status status;
-  Tensor video;                                       // [3, T, H, W]
-  std::map<std::string, std::vector<Tensor>> stages;  // name -> frames [C, H, W]
-  Tensor stage(const std::string& name) const { return stack_frames(stages.at(name)); }
-};
-
+// The CUDA decoder has no tiling: every decode here is untiled.
 template <class Decoder>
-Decoded decode(Decoder& dec, const Tensor& z, bool keep_stages = false) {
-  Decoded r;
-  std::vector<Tensor> frames;
-  VaeDecodeOptions o;
-  if (keep_stages) {
-    o.on_stage = [&](const std::string& name, int64_t, const Tensor& x) { r.stages[name].push_back(x.clone().value()); };
-  }
-  r.status = dec.decode(z, [&](int64_t t, const Tensor& f) {
-    if (t != static_cast<int64_t>(frames.size())) return internal_error("frames out of order");
-    frames.push_back(f.clone().value());
-    return Status::ok();
-  }, o);
-  if (r.status.is_ok() && !frames.empty()) r.video = stack_frames(frames);
-  return r;
+DecodeResult decode(Decoder& dec, const Tensor& z, bool keep_stages = false) {
+  return vae_test::decode_all(dec, z, 0, keep_stages);
 }
 
 std::unique_ptr<VaeDecoderCuda> make_cuda(const VaeDecoder& cpu, VaeCudaPrecision p = VaeCudaPrecision::fp32) {
@@ -91,9 +74,9 @@ TEST(CudaVae, TinyGoldenMatchesCpuAndOfficial) {
   auto gpu = make_cuda(tiny_cpu());
   ASSERT_TRUE(gpu);
   const Tensor z = golden("in.z");
-  Decoded g = decode(*gpu, z, true);
+  DecodeResult g = decode(*gpu, z, true);
   ASSERT_TRUE(g.status.is_ok()) << g.status.to_string();
-  Decoded c = decode(tiny_cpu(), z, true);
+  DecodeResult c = decode(tiny_cpu(), z, true);
   ASSERT_TRUE(c.status.is_ok()) << c.status.to_string();
   // Stage by stage first, so a failure points at the first layer that differs.
   for (const auto& [name, frames] : c.stages) {
@@ -114,7 +97,7 @@ TEST(CudaVae, BuiltinModelRandomLatentMatchesCpu) {
   auto gpu = make_cuda(*cpu);
   ASSERT_TRUE(gpu);
   const Tensor z = random_latent({16, 3, 10, 14}, 7);  // 140 attention tokens, 9 frames of 80x112
-  Decoded g = decode(*gpu, z), c = decode(*cpu, z);
+  DecodeResult g = decode(*gpu, z), c = decode(*cpu, z);
   ASSERT_TRUE(g.status.is_ok() && c.status.is_ok()) << g.status.to_string() << c.status.to_string();
   EXPECT_EQ(shape_str(g.video.shape()), "[3, 9, 80, 112]");
   check(g.video, c.video, kFp32Tol, "builtin vae cuda vs cpu");
@@ -130,7 +113,7 @@ TEST(CudaVae, IsCausal) {
   for (int64_t c = 0; c < z.dim(0); ++c) {
     for (int64_t i = 0; i < HW; ++i) z2.f32()[(c * F + 2) * HW + i] += 0.5f;
   }
-  Decoded a = decode(*gpu, z), b = decode(*gpu, z2);
+  DecodeResult a = decode(*gpu, z), b = decode(*gpu, z2);
   ASSERT_TRUE(a.status.is_ok() && b.status.is_ok());
   const int64_t T = a.video.dim(1), plane = a.video.dim(2) * a.video.dim(3);
   ASSERT_EQ(T, 9);
@@ -150,10 +133,10 @@ TEST(CudaVae, RepeatedAndResizedDecodes) {
   auto gpu = make_cuda(tiny_cpu());
   ASSERT_TRUE(gpu);
   const Tensor z = golden("in.z");
-  Decoded a = decode(*gpu, z);
+  DecodeResult a = decode(*gpu, z);
   const Tensor small = random_latent({1, 16, 2, 3, 5}, 3);
-  Decoded s = decode(*gpu, small), sc = decode(tiny_cpu(), small);
-  Decoded b = decode(*gpu, z);
+  DecodeResult s = decode(*gpu, small), sc = decode(tiny_cpu(), small);
+  DecodeResult b = decode(*gpu, z);
   ASSERT_TRUE(a.status.is_ok() && b.status.is_ok() && s.status.is_ok() && sc.status.is_ok());
   EXPECT_EQ(std::memcmp(a.video.f32(), b.video.f32(), a.video.nbytes()), 0) << "second decode differs";
   check(s.video, sc.video, kFp32Tol, "resized decode cuda vs cpu");
@@ -167,7 +150,7 @@ TEST(CudaVae, Tf32IsClose) {
   auto gpu = make_cuda(tiny_cpu(), VaeCudaPrecision::tf32);
   ASSERT_TRUE(gpu);
   EXPECT_EQ(gpu->precision(), VaeCudaPrecision::tf32);
-  Decoded g = decode(*gpu, golden("in.z"));
+  DecodeResult g = decode(*gpu, golden("in.z"));
   ASSERT_TRUE(g.status.is_ok()) << g.status.to_string();
   check(g.video, golden("out.video"), kTf32Tol, "tf32 cuda vs official golden video");
 }
@@ -177,7 +160,7 @@ TEST(CudaVae, PerTapConvsMatch5d) {
   o.conv_per_tap = true;
   auto gpu = VaeDecoderCuda::create(tiny_cpu(), o);
   ASSERT_TRUE(gpu.is_ok()) << gpu.status().to_string();
-  Decoded g = decode(**gpu, golden("in.z"));
+  DecodeResult g = decode(**gpu, golden("in.z"));
   ASSERT_TRUE(g.status.is_ok()) << g.status.to_string();
   check(g.video, golden("out.video"), kFp32Tol, "per-tap fp32 cuda vs official golden video");
 }
@@ -209,7 +192,7 @@ TEST(CudaVae, BadInputsGiveStatuses) {
   });
   EXPECT_EQ(s.code(), StatusCode::cancelled);
   EXPECT_EQ(calls, 2);
-  Decoded after = decode(*gpu, golden("in.z"));
+  DecodeResult after = decode(*gpu, golden("in.z"));
   ASSERT_TRUE(after.status.is_ok()) << after.status.to_string();
   check(after.video, golden("out.video"), kFp32Tol, "decode after a cancelled one");
 }
@@ -219,7 +202,7 @@ TEST(CudaVae, BadInputsGiveStatuses) {
 TEST(CudaVae, Bf16IsClose) {
   auto gpu = make_cuda(tiny_cpu(), VaeCudaPrecision::bf16);
   ASSERT_TRUE(gpu);
-  Decoded g = decode(*gpu, golden("in.z"), true);
+  DecodeResult g = decode(*gpu, golden("in.z"), true);
   ASSERT_TRUE(g.status.is_ok()) << g.status.to_string();
   check(g.stage("decoder.middle.2"), golden("stage.after_middle"), kBf16Tol, "bf16 cuda vs official after_middle");
   check(g.video, golden("out.video"), kBf16Tol, "bf16 cuda vs official golden video");

@@ -104,7 +104,10 @@ struct DecodeResult {
   Tensor stage(const std::string& name) const { return stack_frames(stages.at(name)); }
 };
 
-inline DecodeResult decode_all(const VaeDecoder& dec, const Tensor& z, int64_t tile = 0, bool keep_stages = false) {
+// Decodes z with any decoder that has VaeDecoder's decode() (the CPU one, or the CUDA one), keeping the frames
+// (and, with keep_stages, every stage's output).
+template <class Decoder>
+DecodeResult decode_all(Decoder& dec, const Tensor& z, int64_t tile = 0, bool keep_stages = false) {
   DecodeResult r;
   std::vector<Tensor> frames;
   VaeDecodeOptions o;
