@@ -15,3 +15,20 @@ for m in dense paro; do
   timeout 90 "$bin" bench step --model-config wan2.1-1.3b --size 480p --frames 81 --attention "$m" \
     --no-validate --no-components --iters 5 --warmup 2 --json "$out/step_$m.json" 2>&1 | grep -v "^  "
 done
+echo "== GPU clocks and power during a dense 1.3B forward (attention inside the forward vs alone)"
+nvidia-smi --query-gpu=clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv,noheader -lms 250 > "$out/clocks.csv" 2>&1 &
+smi=$!
+timeout 60 "$bin" bench step --model-config wan2.1-1.3b --size 480p --frames 81 --attention dense \
+  --no-validate --no-components --iters 8 --warmup 2 2>&1 | grep -E "^(forward|self-attention)"
+kill $smi 2>/dev/null
+sort "$out/clocks.csv" | uniq -c | sort -rn | head -8
+echo "== kernel time vs wall time of the forward (is a CUDA graph worth it?)"
+if command -v nsys > /dev/null; then
+  timeout 120 nsys profile -o "$out/fwd" --force-overwrite true -t cuda "$bin" bench step --model-config wan2.1-1.3b \
+    --size 480p --frames 81 --no-validate --no-components --iters 2 --warmup 1 > /dev/null 2>&1
+  timeout 60 nsys stats -q --report cuda_gpu_kern_sum --format csv "$out/fwd.nsys-rep" 2>/dev/null | \
+    python3 -c 'import sys,csv; r=list(csv.DictReader(sys.stdin)); t=sum(float(x["Total Time (ns)"]) for x in r); n=sum(int(x["Instances"]) for x in r); print(f"kernels: {n} launches, {t/1e6:.1f} ms of kernel time over the profiled run (4 forwards + validation-free setup)")'
+  rm -f "$out"/fwd.*
+else
+  echo "nsys not installed"
+fi
