@@ -21,7 +21,15 @@ smi=$!
 timeout 60 "$bin" bench step --model-config wan2.1-1.3b --size 480p --frames 81 --attention dense \
   --no-validate --no-components --iters 8 --warmup 2 2>&1 | grep -E "^(forward|self-attention)"
 kill $smi 2>/dev/null
-sort "$out/clocks.csv" | uniq -c | sort -rn | head -8
+python3 - "$out/clocks.csv" <<'PY'
+import sys, statistics as st
+rows = [l.split(",") for l in open(sys.argv[1]) if "MHz" in l]
+sm = [float(r[0].split()[0]) for r in rows]; pw = [float(r[2].split()[0]) for r in rows if "W" in r[2]]
+busy = [(c, p) for c, p in zip(sm, pw) if p > 300]  # samples while the GPU was loaded
+print(f"{len(rows)} samples; max SM clock {rows[0][1].strip()}; under load (>300 W, {len(busy)} samples): "
+      f"SM clock median {st.median(c for c, _ in busy) if busy else 0:.0f} MHz (min {min((c for c, _ in busy), default=0):.0f}), "
+      f"power median {st.median(p for _, p in busy) if busy else 0:.0f} W")
+PY
 echo "== kernel time vs wall time of the forward (is a CUDA graph worth it?)"
 if command -v nsys > /dev/null; then
   timeout 120 nsys profile -o "$out/fwd" --force-overwrite true -t cuda "$bin" bench step --model-config wan2.1-1.3b \
