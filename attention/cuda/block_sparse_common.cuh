@@ -20,10 +20,14 @@ namespace vdit::attn::cuda_bs {
 //    16 rows; operands in the 128-byte-swizzled "slab" layout wgmma descriptors describe (rows of 64
 //    elements, a head dim of 128 is two slabs). 2 CTAs per SM for both loops (the wgmma one then gets 128
 //    registers per thread): 96 KB of shared memory each at HD 128, block 128.
-template <int HD_, int BLOCK_, class T_, bool WGMMA_ = false>
+//  * GATHERED_: the instance of gathered calls (block_sparse_gathered.h): masked tiles drop pad keys and apply
+//    the chunk rule; its extra shared memory holds the query rows' selection words and the key codes of the
+//    two KV stages. The other instances carry none of that code.
+template <int HD_, int BLOCK_, class T_, bool WGMMA_ = false, bool GATHERED_ = false>
 struct Traits {
   using T = T_;
   static constexpr bool kWgmma = WGMMA_;
+  static constexpr bool kGathered = GATHERED_;
   static constexpr int kHD = HD_;
   static constexpr int kBlock = BLOCK_;
   static constexpr int kWarps = kWgmma ? kBlock / 16 : 4;
@@ -38,7 +42,11 @@ struct Traits {
   static constexpr int kChunks = kHD / 8;             // 16-byte chunks per row
   static constexpr int kQElems = kRowsQ * kHD;
   static constexpr int kKvElems = kKvTile * kHD;
-  static constexpr int kSmemBytes = (kQElems + 4 * kKvElems) * 2;  // Q + 2 stages × (K, V)
+  static constexpr int kSelWords = 4;                                 // selection words per query row (max)
+  static constexpr int kSelBytes = kGathered ? kRowsQ * kSelWords * 4 : 0;
+  static constexpr int kCodeBytes = kGathered ? 2 * kKvTile : 0;    // one byte per key of each KV stage
+  // Q + 2 stages × (K, V), then (gathered) the selection words and the key codes.
+  static constexpr int kSmemBytes = (kQElems + 4 * kKvElems) * 2 + kSelBytes + kCodeBytes;
 
   static_assert(kHD == 64 || kHD == 128, "head dims 64 and 128 only");
   static_assert(kBlock == 64 || kBlock == 128, "blocks of 64 or 128 tokens only");

@@ -76,6 +76,7 @@ Status block_sparse_attention_cuda(const DeviceQKV& qkv, const DeviceBlockLayout
   p.rho = epilogue.rho;
   p.residual = epilogue.residual;
   p.L = static_cast<int>(L);
+  p.Lp = p.L;
   p.NH = qkv.NH;
   p.block = layout.block();
   p.nq = static_cast<int>(layout.num_q_blocks());

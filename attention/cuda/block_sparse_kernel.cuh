@@ -24,7 +24,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   T* skv = sq + Tr::kQElems;               // 2 stages × (K [64, HD], V [64, HD])
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int item = __ldg(p.items + blockIdx.x);
+  const int item = p.items ? __ldg(p.items + blockIdx.x) : static_cast<int>(blockIdx.x);
   const int h = item / p.nq, qb = item % p.nq;
   const int r = (p.head_shared ? 0 : h) * p.nq + qb;
   const int64_t ld = static_cast<int64_t>(p.NH) * Tr::kHD;
@@ -32,7 +32,21 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   RowWork<Tr> w;
   w.k = static_cast<const T*>(p.k) + static_cast<int64_t>(h) * Tr::kHD;
   w.v = static_cast<const T*>(p.v) + static_cast<int64_t>(h) * Tr::kHD;
-  w.perm = p.perm ? p.perm + (p.perm_per_head ? static_cast<int64_t>(h) * p.L : 0) : nullptr;
+  w.perm = p.perm ? p.perm + (p.perm_per_head ? static_cast<int64_t>(h) * p.Lp : 0) : nullptr;
+  if constexpr (Tr::kGathered) {
+    // The query rows' selection words (chunk rule; zero past Lp) for the masked tiles; the main loop's first
+    // barrier publishes them.
+    w.ssel = reinterpret_cast<uint32_t*>(skv + 4 * Tr::kKvElems);
+    w.scode = reinterpret_cast<uint8_t*>(w.ssel + Tr::kRowsQ * Tr::kSelWords);
+    if (p.pred_kind == kPredChunkMask) {
+      const uint32_t* sel = p.select + static_cast<int64_t>(h) * p.Lp * p.select_words;
+      for (int e = tid; e < Tr::kRowsQ * Tr::kSelWords; e += Tr::kThreads) {
+        const int row = e / Tr::kSelWords, word = e % Tr::kSelWords, qi = qb * Tr::kBlock + row;
+        w.ssel[e] = qi < p.Lp && word < p.select_words ? __ldg(sel + static_cast<int64_t>(qi) * p.select_words + word)
+                                                      : 0u;
+      }
+    }
+  }
   const int64_t f0 = __ldg(p.full_ptr + r), f1 = __ldg(p.full_ptr + r + 1);
   const int64_t p0 = __ldg(p.part_ptr + r), p1 = __ldg(p.part_ptr + r + 1);
   w.part = p.part_idx + p0;
@@ -43,7 +57,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   w.ld = ld;
 
   const T* qh = static_cast<const T*>(p.q) + static_cast<int64_t>(h) * Tr::kHD;
-  load_rows<Tr, Tr::kRowsQ>(sq, qh, nullptr, nullptr, w.q0, p.L, ld, w.perm, tid);
+  load_rows<Tr, Tr::kRowsQ>(sq, qh, nullptr, nullptr, w.q0, p.Lp, ld, w.perm, tid);
 
   Accumulators<Tr> acc;
   if constexpr (Tr::kWgmma) {
@@ -56,7 +70,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
     mainloop_mma_sync<Tr>(p, w, sq, skv, acc);
   }
 
-  // Epilogue: out = rho · O / l + R, scattered to the original token order; LSE = ln(l) + m·scale.
+  // Epilogue: out = rho · O / l + R, scattered to the original token order (pad slots are not written);
+  // LSE = ln(l) + m·scale.
   const int g = lane >> 2, c = lane & 3;
   const int wrow = warp * Tr::kMTiles * 16;
   T* out = static_cast<T*>(p.out) + static_cast<int64_t>(h) * Tr::kHD;
@@ -68,8 +83,9 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
       l += __shfl_xor_sync(0xffffffffu, l, 1);
       l += __shfl_xor_sync(0xffffffffu, l, 2);
       const int n = w.q0 + wrow + mt * 16 + g + half * 8;
-      if (n >= p.L) continue;
+      if (n >= p.Lp) continue;
       const int orig = w.perm ? __ldg(w.perm + n) : n;
+      if (orig < 0) continue;  // pad slot
       const float rho = p.rho ? __ldg(p.rho + static_cast<int64_t>(h) * p.L + orig) : 1.f;
       const float f = l > 0.f ? rho / l : 0.f;
       T* orow = out + static_cast<int64_t>(orig) * ld;
@@ -107,15 +123,26 @@ Status launch_block_sparse(const BlockSparseParams& p, void* stream) {
   return Status::ok();
 }
 
-// Dispatch over the block sizes and main loops of one (head dim, dtype).
+// Dispatch over the block sizes, main loops and call kinds (gathered or not) of one (head dim, dtype).
 template <int HD, class T>
 Status launch_block_sparse_any_block(const BlockSparseParams& p, bool wgmma, void* stream) {
+  const bool gathered = p.pred_kind == kPredPadMask || p.pred_kind == kPredChunkMask;
   if (wgmma) {
-    if (p.block == 128) return launch_block_sparse<Traits<HD, 128, T, true>>(p, stream);
-    if (p.block == 64) return launch_block_sparse<Traits<HD, 64, T, true>>(p, stream);
+    if (gathered) {
+      if (p.block == 128) return launch_block_sparse<Traits<HD, 128, T, true, true>>(p, stream);
+      if (p.block == 64) return launch_block_sparse<Traits<HD, 64, T, true, true>>(p, stream);
+    } else {
+      if (p.block == 128) return launch_block_sparse<Traits<HD, 128, T, true>>(p, stream);
+      if (p.block == 64) return launch_block_sparse<Traits<HD, 64, T, true>>(p, stream);
+    }
   } else {
-    if (p.block == 128) return launch_block_sparse<Traits<HD, 128, T>>(p, stream);
-    if (p.block == 64) return launch_block_sparse<Traits<HD, 64, T>>(p, stream);
+    if (gathered) {
+      if (p.block == 128) return launch_block_sparse<Traits<HD, 128, T, false, true>>(p, stream);
+      if (p.block == 64) return launch_block_sparse<Traits<HD, 64, T, false, true>>(p, stream);
+    } else {
+      if (p.block == 128) return launch_block_sparse<Traits<HD, 128, T>>(p, stream);
+      if (p.block == 64) return launch_block_sparse<Traits<HD, 64, T>>(p, stream);
+    }
   }
   return unsupported(strfmt("block-sparse CUDA attention: block %d (supported: 64, 128)", p.block));
 }

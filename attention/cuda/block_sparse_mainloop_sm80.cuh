@@ -25,7 +25,9 @@ template <class Tr>
 struct RowWork {
   const typename Tr::T* k;  // k + head·HD; row stride NH·HD
   const typename Tr::T* v;
-  const int32_t* perm;      // this head's permutation row, or null
+  const int32_t* perm;      // this head's permutation row, or null (gathered calls: -1 = pad slot)
+  uint32_t* ssel;           // gathered instances: [kRowsQ, kSelWords] selection words of the query rows
+  uint8_t* scode;           // gathered instances: [2, kKvTile] key codes of the two KV stages
   const int32_t* part;      // partial key blocks of the row
   int np;
   const int32_t* full;      // full key blocks of the row
@@ -35,7 +37,8 @@ struct RowWork {
 };
 
 // Loads rows [row0, row0 + ROWS) (method order, gathered through perm) of one head into a swizzled tile;
-// rows past L are zero-filled. Issues cp.async only (the caller commits).
+// rows past L (the positions) and pad slots (perm[n] < 0, gathered calls) are zero-filled. Issues cp.async
+// only (the caller commits).
 template <class Tr, int ROWS>
 __device__ __forceinline__ void load_rows(typename Tr::T* dst, const typename Tr::T* src, const typename Tr::T* src2,
                                           typename Tr::T* dst2, int row0, int L, int64_t ld, const int32_t* perm,
@@ -47,8 +50,12 @@ __device__ __forceinline__ void load_rows(typename Tr::T* dst, const typename Tr
   for (int i = 0; i < kIters; ++i) {
     const int row = tid / Tr::kChunks + i * kRowsPerIter;
     const int n = row0 + row;
-    const bool valid = n < L;
-    const int64_t src_row = valid ? (perm ? __ldg(perm + n) : n) : 0;
+    bool valid = n < L;
+    int64_t src_row = valid ? (perm ? __ldg(perm + n) : n) : 0;
+    if (perm && src_row < 0) {  // pad slot
+      valid = false;
+      src_row = 0;
+    }
     const int64_t off = src_row * ld + chunk * 8;
     int so;
     if constexpr (Tr::kWgmma) {
@@ -83,24 +90,99 @@ __device__ __forceinline__ bool predicate_allows(const BlockSparseParams& p, int
   return (d < 0 ? -d : d) <= p.pred_half_width;
 }
 
-// Sets S to -inf where the key is past L (tail) or, in a partial block, where the predicate drops it.
+// Gathered instances: the key codes of one KV tile, written by warp 0 into its stage of scode while the
+// tile's loads are in flight (the next barrier publishes them): one byte per key, 0xFF = dropped (past Lp
+// or a pad slot), else the key's chunk id (kPredChunkMask) or 0.
+template <class Tr>
+__device__ __forceinline__ void write_key_codes(const BlockSparseParams& p, const RowWork<Tr>& w, int key0, int stage,
+                                                int tid) {
+  if (tid >= 32) return;
+  uint32_t pair = 0;
+#pragma unroll
+  for (int e = 0; e < 2; ++e) {
+    const int j = key0 + 2 * tid + e;
+    uint32_t code = 0xFFu;
+    if (j < p.Lp && __ldg(w.perm + j) >= 0) {
+      code = p.pred_kind == kPredChunkMask ? static_cast<uint32_t>(__ldg(p.chunk_of + j)) & 0x7Fu : 0u;
+    }
+    pair |= code << (8 * e);
+  }
+  reinterpret_cast<uint16_t*>(w.scode + stage * Tr::kKvTile)[tid] = static_cast<uint16_t>(pair);
+}
+
+// Masked tiles of gathered calls (kPredPadMask, kPredChunkMask): sets S to -inf for keys past Lp, pad keys,
+// and (chunk rule) keys whose chunk the query row's selection words exclude. Keys come as the stage's codes
+// (write_key_codes), two per 16-bit shared load; the chunk rule reads one selection word per element from
+// the shared copy of the CTA's query rows (few registers: the wgmma loop runs at its 128-register cap).
+template <class Tr>
+__device__ __forceinline__ void apply_mask_gathered(float (&s)[Tr::kMTiles][Tr::kNTiles][4],
+                                                    const BlockSparseParams& p, const RowWork<Tr>& w, int qrow0,
+                                                    int stage, int lane) {
+  const int g = lane >> 2, c = lane & 3;
+  const uint16_t* codes = reinterpret_cast<const uint16_t*>(w.scode + stage * Tr::kKvTile);
+  if (p.pred_kind != kPredChunkMask) {
+#pragma unroll
+    for (int nt = 0; nt < Tr::kNTiles; ++nt) {
+      const uint32_t pair = codes[nt * 4 + c];
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        if (((pair >> (8 * e)) & 0xFFu) == 0xFFu) {
+#pragma unroll
+          for (int mt = 0; mt < Tr::kMTiles; ++mt) s[mt][nt][e] = s[mt][nt][2 + e] = -INFINITY;
+        }
+      }
+    }
+    return;
+  }
+  const int row0 = qrow0 - w.q0;  // the warp's first row in the CTA's query tile
+#pragma unroll
+  for (int nt = 0; nt < Tr::kNTiles; ++nt) {
+    const uint32_t pair = codes[nt * 4 + c];
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const uint32_t code = (pair >> (8 * e)) & 0xFFu;
+      const int word = static_cast<int>(code >> 5) & (Tr::kSelWords - 1);
+#pragma unroll
+      for (int mt = 0; mt < Tr::kMTiles; ++mt) {
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          const int row = row0 + mt * 16 + g + half * 8;
+          const uint32_t sw = w.ssel[row * Tr::kSelWords + word];
+          const bool keep = code != 0xFFu && ((sw >> (code & 31u)) & 1u) != 0u;
+          if (!keep) s[mt][nt][half * 2 + e] = -INFINITY;
+        }
+      }
+    }
+  }
+}
+
+// Sets S to -inf where the key is past Lp (tail) or, in a partial block, where the predicate drops it
+// (gathered calls: pad keys and the chunk rule, apply_mask_gathered).
 template <class Tr>
 __device__ __forceinline__ void apply_mask(float (&s)[Tr::kMTiles][Tr::kNTiles][4], const BlockSparseParams& p,
-                                        const int32_t* perm, int qrow0, int key0, bool use_pred, int lane) {
+                                           const RowWork<Tr>& w, int qrow0, int key0, int stage, bool use_pred,
+                                           int lane) {
+  if constexpr (Tr::kGathered) {
+    if (use_pred) {
+      apply_mask_gathered<Tr>(s, p, w, qrow0, stage, lane);
+      return;
+    }
+  }
+  const int32_t* perm = w.perm;
   const int g = lane >> 2, c = lane & 3;
 #pragma unroll
   for (int mt = 0; mt < Tr::kMTiles; ++mt) {
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int qi = qrow0 + mt * 16 + g + half * 8;
-      const bool q_valid = qi < p.L;
+      const bool q_valid = qi < p.Lp;
       const int qo = (use_pred && q_valid && p.pred_original_order && perm) ? __ldg(perm + qi) : qi;
 #pragma unroll
       for (int nt = 0; nt < Tr::kNTiles; ++nt) {
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           const int kj = key0 + nt * 8 + 2 * c + e;
-          bool keep = kj < p.L;
+          bool keep = kj < p.Lp;
           if (keep && use_pred && q_valid) {
             const int ko = (p.pred_original_order && perm) ? __ldg(perm + kj) : kj;
             keep = predicate_allows(p, qo, ko);
@@ -174,15 +256,17 @@ struct MainLoop {
   // Consumes tile t. One barrier per tile: after it, tile t has landed for every thread and every warp is
   // done with tile t - 1, whose stage then receives tile t + 1 (loads in flight during this tile's math).
   // kPartial: the tile belongs to a partial block and the predicate applies; otherwise only the sequence
-  // tail is masked (a separate instantiation keeps the predicate's registers out of the full-block loop).
+  // tail is masked (a separate instantiation keeps the predicate's registers out of the full-block loop;
+  // full blocks of gathered calls hold no pad slot, so they need nothing more).
   template <bool kPartial>
   __device__ __forceinline__ void step(int t, Accumulators<Tr>& acc) {
     cp_async_wait<0>();
     __syncthreads();
     if (t + 1 < num_tiles) {
       T* sk_next = skv + ((t + 1) & 1) * 2 * Tr::kKvElems;
-      load_rows<Tr, Tr::kKvTile>(sk_next, w.k, w.v, sk_next + Tr::kKvElems, key_next, p.L, w.ld, w.perm, tid);
+      load_rows<Tr, Tr::kKvTile>(sk_next, w.k, w.v, sk_next + Tr::kKvElems, key_next, p.Lp, w.ld, w.perm, tid);
       cp_async_commit();
+      if constexpr (Tr::kGathered) write_key_codes<Tr>(p, w, key_next, (t + 1) & 1, tid);
     }
     const int key_after = t + 2 < num_tiles ? tile_key0(w, t + 2) : 0;  // in flight during this tile
 
@@ -216,14 +300,14 @@ struct MainLoop {
     }
 
     if (kPartial) {
-      apply_mask<Tr>(s, p, w.perm, w.q0 + wrow, key_cur, true, lane);
-    } else if (key_cur + Tr::kKvTile > p.L) {
+      apply_mask<Tr>(s, p, w, w.q0 + wrow, key_cur, t & 1, true, lane);
+    } else if (key_cur + Tr::kKvTile > p.Lp) {
       const int c = lane & 3;
 #pragma unroll
       for (int nt = 0; nt < Tr::kNTiles; ++nt)
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          if (key_cur + nt * 8 + 2 * c + e >= p.L) {
+          if (key_cur + nt * 8 + 2 * c + e >= p.Lp) {
 #pragma unroll
             for (int mt = 0; mt < Tr::kMTiles; ++mt) s[mt][nt][e] = s[mt][nt][2 + e] = -INFINITY;
           }
@@ -281,7 +365,8 @@ __device__ __forceinline__ void mainloop_mma_sync(const BlockSparseParams& p, co
   ml.key_cur = ml.num_tiles > 0 ? tile_key0(w, 0) : 0;
   ml.key_next = ml.num_tiles > 1 ? tile_key0(w, 1) : 0;
   if (ml.num_tiles > 0) {
-    load_rows<Tr, Tr::kKvTile>(skv, w.k, w.v, skv + Tr::kKvElems, ml.key_cur, p.L, w.ld, w.perm, tid);
+    load_rows<Tr, Tr::kKvTile>(skv, w.k, w.v, skv + Tr::kKvElems, ml.key_cur, p.Lp, w.ld, w.perm, tid);
+    if constexpr (Tr::kGathered) write_key_codes<Tr>(p, w, ml.key_cur, 0, tid);
   }
   cp_async_commit();
   const int partial_tiles = p.pred_kind != kPredNone ? w.np * Tr::kSubTiles : 0;

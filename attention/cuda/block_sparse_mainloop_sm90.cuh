@@ -128,8 +128,9 @@ struct MainLoopWgmma {
     __syncthreads();
     if (t + 1 < num_tiles) {
       T* sk_next = skv + ((t + 1) & 1) * 2 * Tr::kKvElems;
-      load_rows<Tr, Tr::kKvTile>(sk_next, w.k, w.v, sk_next + Tr::kKvElems, key_next, p.L, w.ld, w.perm, tid);
+      load_rows<Tr, Tr::kKvTile>(sk_next, w.k, w.v, sk_next + Tr::kKvElems, key_next, p.Lp, w.ld, w.perm, tid);
       cp_async_commit();
+      if constexpr (Tr::kGathered) write_key_codes<Tr>(p, w, key_next, (t + 1) & 1, tid);
     }
     const int key_after = t + 2 < num_tiles ? tile_key0(w, t + 2) : 0;
 
@@ -153,9 +154,9 @@ struct MainLoopWgmma {
     fence_operands(s[0]);
 
     if (kPartial) {
-      apply_mask<Tr>(s, p, w.perm, w.q0 + wrow, key_cur, true, lane);
-    } else if (key_cur + Tr::kKvTile > p.L) {
-      apply_mask<Tr>(s, p, w.perm, w.q0 + wrow, key_cur, false, lane);
+      apply_mask<Tr>(s, p, w, w.q0 + wrow, key_cur, t & 1, true, lane);
+    } else if (key_cur + Tr::kKvTile > p.Lp) {
+      apply_mask<Tr>(s, p, w, w.q0 + wrow, key_cur, t & 1, false, lane);
     }
     softmax_update<Tr>(s, acc, p.scale_log2);
 
@@ -196,7 +197,8 @@ __device__ __forceinline__ void mainloop_wgmma(const BlockSparseParams& p, const
   ml.key_cur = ml.num_tiles > 0 ? tile_key0(w, 0) : 0;
   ml.key_next = ml.num_tiles > 1 ? tile_key0(w, 1) : 0;
   if (ml.num_tiles > 0) {
-    load_rows<Tr, Tr::kKvTile>(skv, w.k, w.v, skv + Tr::kKvElems, ml.key_cur, p.L, w.ld, w.perm, tid);
+    load_rows<Tr, Tr::kKvTile>(skv, w.k, w.v, skv + Tr::kKvElems, ml.key_cur, p.Lp, w.ld, w.perm, tid);
+    if constexpr (Tr::kGathered) write_key_codes<Tr>(p, w, ml.key_cur, 0, tid);
   }
   cp_async_commit();
   const int partial_tiles = p.pred_kind != kPredNone ? w.np * Tr::kSubTiles : 0;

@@ -117,16 +117,15 @@ inline void run_gpu_case(const SparseCase& c, const attn::BlockLayout& lay, cons
   ASSERT_TRUE(dlse->copy_to_host(gl.data(), nl * 4).is_ok()) << repro;
 }
 
-// Checks GPU outputs against the reference and the naive same-precision implementation.
-inline void compare_case(const SparseCase& c, const attn::BlockLayout& lay, const std::vector<uint16_t>& outb,
-                         const std::vector<float>& gl, const std::vector<float>& ref,
-                         const std::vector<float>& ref_lse, const std::vector<float>& naive) {
-  const int64_t L = lay.seq_len;
-  const int NH = c.NH, HD = c.HD;
+// Checks GPU outputs (out [L, NH, HD] io bits, lse [NH, L] when `check_lse`) against the reference and the
+// naive same-precision implementation with the tolerances above; failures name `repro`.
+inline void compare_outputs(const std::string& repro, int64_t L, int NH, int HD, attn::DeviceDType dtype,
+                            bool check_lse, const std::vector<uint16_t>& outb, const std::vector<float>& gl,
+                            const std::vector<float>& ref, const std::vector<float>& ref_lse,
+                            const std::vector<float>& naive) {
   const int64_t ld = static_cast<int64_t>(NH) * HD;
   const size_t nl = static_cast<size_t>(NH) * L;
-  const std::string repro = c.repro() + (c.loop_name.empty() ? "" : ", loop=" + c.loop_name);
-  const double u = c.dtype == attn::DeviceDType::bf16 ? 1.0 / 256 : 1.0 / 2048;
+  const double u = dtype == attn::DeviceDType::bf16 ? 1.0 / 256 : 1.0 / 2048;
   double err_gpu = 0, err_naive = 0;
   int64_t worst = -1, bad = -1, nonfinite = -1;
   double bad_excess = 0;
@@ -139,7 +138,7 @@ inline void compare_case(const SparseCase& c, const attn::BlockLayout& lay, cons
     err_naive = std::max(err_naive, row_naive);
     for (int d = 0; d < HD; ++d) {
       const size_t i = static_cast<size_t>(row * HD + d);
-      const float g = from_io(outb[i], c.dtype);
+      const float g = from_io(outb[i], dtype);
       if (!std::isfinite(g)) {
         if (nonfinite < 0) nonfinite = static_cast<int64_t>(i);
         continue;
@@ -159,14 +158,14 @@ inline void compare_case(const SparseCase& c, const attn::BlockLayout& lay, cons
   auto where = [&](int64_t i) {
     return strfmt("index %lld (token %lld, head %lld, d %lld): got %g, want %g, naive %g", static_cast<long long>(i),
                   static_cast<long long>(i / ld), static_cast<long long>(i % ld / HD), static_cast<long long>(i % HD),
-                  from_io(outb[static_cast<size_t>(i)], c.dtype), ref[static_cast<size_t>(i)],
+                  from_io(outb[static_cast<size_t>(i)], dtype), ref[static_cast<size_t>(i)],
                   naive[static_cast<size_t>(i)]);
   };
   EXPECT_LT(nonfinite, 0) << repro << ": non-finite (or unwritten) output at " << (nonfinite >= 0 ? where(nonfinite) : "");
   EXPECT_LE(err_gpu, 2 * err_naive + 1e-6) << repro << ": max|gpu-ref| = " << err_gpu << " > 2 x max|naive-ref| = "
                                            << 2 * err_naive << "; worst " << (worst >= 0 ? where(worst) : "");
   EXPECT_LT(bad, 0) << repro << ": element beyond its bound by " << bad_excess << " at " << (bad >= 0 ? where(bad) : "");
-  if (c.lse) {
+  if (check_lse) {
     double err_lse = 0;
     int64_t wl = -1;
     for (size_t i = 0; i < nl; ++i) {
@@ -180,6 +179,14 @@ inline void compare_case(const SparseCase& c, const attn::BlockLayout& lay, cons
                              << " token " << (wl >= 0 ? wl % L : -1) << " (got " << (wl >= 0 ? gl[wl] : 0.f)
                              << ", want " << (wl >= 0 ? ref_lse[wl] : 0.f) << ")";
   }
+}
+
+// Checks GPU outputs against the reference and the naive same-precision implementation.
+inline void compare_case(const SparseCase& c, const attn::BlockLayout& lay, const std::vector<uint16_t>& outb,
+                         const std::vector<float>& gl, const std::vector<float>& ref,
+                         const std::vector<float>& ref_lse, const std::vector<float>& naive) {
+  const std::string repro = c.repro() + (c.loop_name.empty() ? "" : ", loop=" + c.loop_name);
+  compare_outputs(repro, lay.seq_len, c.NH, c.HD, c.dtype, c.lse, outb, gl, ref, ref_lse, naive);
 }
 
 // Runs the case; records a gtest failure (with the reproducer) on any mismatch.
