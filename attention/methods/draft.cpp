@@ -4,7 +4,8 @@
 // (plan()); other grids pad edge regions to whole blocks on the gathered kernel. The self region block is
 // always kept (the reference can leave a region without keys).
 // GPU (forward_device): the whole plan runs on the device (cuda/planners/draft_device.h) and feeds the
-// block-sparse kernel without a host round trip; exactly tiling grids only (padded grids: `unsupported`).
+// gathered block-sparse kernel (cuda/block_sparse_gathered.h) without a host round trip, on any grid:
+// blocks of padded edge regions are masked blocks there (pad keys dropped), the others full.
 #include <algorithm>
 #include <cmath>
 
@@ -129,9 +130,9 @@ class DraftMethod : public AttentionMethod {
     }
     VDIT_TRY(dev_.prepare(*dev_geo_, qkv.NH, qkv.HD));
     VDIT_TRY(dev_.plan(qkv, sparsity_));
-    VDIT_TRY(block_sparse_attention_cuda(qkv, dev_.layout()));
+    VDIT_TRY(block_sparse_gathered_cuda(qkv, dev_.view()));
     if (stats_on()) {
-      VDIT_ASSIGN(rec->density, dev_.block_density(qkv.stream));
+      VDIT_ASSIGN(rec->density, dev_.density(qkv.stream));  // as the CPU path: block density, exact on padded grids
     }
     return Status::ok();
   }

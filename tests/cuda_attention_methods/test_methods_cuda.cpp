@@ -1,14 +1,15 @@
 // The sparse methods' GPU path (AttentionMethod::forward_device) against the same methods on the CPU, on
 // seeded bf16-rounded inputs (tolerance in method_case.h): Radial (host layout uploaded once per shape),
 // Re-ttention (ρ/R kept on the device across caching and sparse steps, per branch), DraftAttention (the
-// device planner's map, thresholds and CSR lists against the host planner, then the output), PARO (a random
-// plan file; per-(group, layer) uploads), dense schedule calls (cuDNN), and the `unsupported` answers
-// (VMoBA, Draft on padded grids).
+// device planner's map, thresholds and CSR lists against the host planner, then the output, on exactly tiling
+// and on padded grids), PARO (a random plan file; per-(group, layer) uploads), dense schedule calls (cuDNN),
+// and VMoBA's `unsupported` answer.
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <filesystem>
 
+#include "attention/cuda/block_sparse_gathered.h"
 #include "attention/cuda/planners/draft_device.h"
 #include "attention/paro_plan.h"
 #include "tests/cuda_attention_methods/method_case.h"
@@ -113,24 +114,28 @@ TEST(MethodsCuda, RettentionCachingAndSparseSteps) {
 
 namespace {
 
-// Device planner vs host planner on the same rounded inputs: map, thresholds, CSR lists. Mismatched blocks
-// are allowed only where the host map entry equals the threshold within 1e-6 (ties at the order statistic).
-void check_draft_layout(VideoGrid grid, int NH, double sparsity, uint32_t seed) {
-  const std::string repro = strfmt("draft_layout(grid=%s, NH=%d, r=%g, seed=%u)", grid_str(grid).c_str(), NH,
-                                   sparsity, seed);
+// Device planner vs host planner on the same rounded inputs: map, thresholds, CSR lists (full lists = kept
+// blocks without pad slots, part lists = kept blocks holding pads), launch order. Mismatched blocks are
+// allowed only where the host map entry equals the threshold within 1e-6 (ties at the order statistic). On
+// exactly tiling grids the expected lists are also the CPU method's own plan.
+void check_draft_layout(VideoGrid grid, int NH, double sparsity, uint32_t seed, int64_t text = 0) {
+  const std::string repro = strfmt("draft_layout(grid=%s, text=%lld, NH=%d, r=%g, seed=%u)", grid_str(grid).c_str(),
+                                   static_cast<long long>(text), NH, sparsity, seed);
   MethodInputs in;
-  ASSERT_TRUE(test::make_inputs(&in, grid.tokens(), NH, 128, seed).is_ok()) << repro;
-  auto geo = draft_geometry(grid, 0, false, 8, 16);
+  ASSERT_TRUE(test::make_inputs(&in, grid.tokens() + text, NH, 128, seed).is_ok()) << repro;
+  auto geo = draft_geometry(grid, text, false, 8, 16);
   ASSERT_TRUE(geo.is_ok()) << repro;
   const DraftMap host = draft_map(*geo, in.q.data(), in.k.data(), NH, 128, sparsity);
   DraftDevicePlanner dev;
-  ASSERT_TRUE(dev.prepare(*geo, NH, 128).is_ok()) << repro;
-  Status st = dev.plan(test::device_call(in), sparsity);
+  Status st = dev.prepare(*geo, NH, 128);
   ASSERT_TRUE(st.is_ok()) << repro << ": " << st.to_string();
+  st = dev.plan(test::device_call(in), sparsity);
+  ASSERT_TRUE(st.is_ok()) << repro << ": " << st.to_string();
+  st = block_sparse_gathered_validate(test::device_call(in), dev.view());
+  ASSERT_TRUE(st.is_ok()) << repro << ": the planned view is invalid: " << st.to_string();
   std::vector<float> map, thr;
-  std::vector<int64_t> ptr;
-  std::vector<int32_t> idx;
-  st = dev.download(&map, &thr, &ptr, &idx, nullptr);
+  DraftDevicePlanner::Lists dl;
+  st = dev.download(&map, &thr, &dl, nullptr);
   ASSERT_TRUE(st.is_ok()) << repro << ": " << st.to_string();
   double map_err = 0;
   for (size_t i = 0; i < map.size(); ++i) {
@@ -138,41 +143,71 @@ void check_draft_layout(VideoGrid grid, int NH, double sparsity, uint32_t seed) 
   }
   EXPECT_LE(map_err, 1e-6) << repro << ": draft map relative error";
   for (int h = 0; h < NH; ++h) {
-    EXPECT_NEAR(thr[h], host.threshold[h], 1e-6 * std::fabs(host.threshold[h])) << repro << ": threshold of head " << h;
+    if (std::isinf(host.threshold[h])) {
+      EXPECT_EQ(thr[h], host.threshold[h]) << repro << ": threshold of head " << h;
+    } else {
+      EXPECT_NEAR(thr[h], host.threshold[h], 1e-6 * std::fabs(host.threshold[h])) << repro << ": threshold of head " << h;
+    }
   }
-  // Host lists: the CPU method's plan.
-  auto m = make("draft", {{"preset", "none"}, {"sparsity", sparsity}});
-  ASSERT_TRUE(m);
-  auto lay = m->plan_only(test::make_call(grid, 0, 1, 5, 10), QKV{in.q.data(), in.k.data(), in.v.data(), in.L, NH, 128});
-  ASSERT_TRUE(lay.is_ok() && *lay) << repro << ": " << lay.status().to_string();
-  const BlockLayout& hl = **lay;
-  const int64_t nb = hl.num_q_blocks(), g = geo->g;
-  ASSERT_EQ(static_cast<int64_t>(ptr.size()), NH * nb + 1) << repro;
-  int64_t mismatched = 0, ties = 0, listed = 0;
+  const int64_t g = geo->g, B = geo->block, Lp = static_cast<int64_t>(geo->slots.size()), nb = (Lp + B - 1) / B;
+  ASSERT_EQ(dev.num_blocks(), nb) << repro;
+  std::vector<uint8_t> pad(static_cast<size_t>(nb), 0);
+  for (int64_t n = 0; n < Lp; ++n)
+    if (geo->slots[n] < 0) pad[n / B] = 1;
+  auto host_kept = [&](int h, int64_t qb, int64_t kb) {
+    return qb >= g || kb >= g || qb == kb || host.mask[(static_cast<size_t>(h) * g + qb) * g + kb] != 0;
+  };
+  // Exactly tiling grids: the expectation is the CPU method's layout.
+  std::shared_ptr<const BlockLayout> hl;
+  if (geo->aligned) {
+    auto m = make("draft", {{"preset", "none"}, {"sparsity", sparsity}});
+    ASSERT_TRUE(m);
+    AttentionCall call = test::make_call(grid, 0, 1, 5, 10);
+    call.text_len = text;
+    auto lay = m->plan_only(call, QKV{in.q.data(), in.k.data(), in.v.data(), in.L, NH, 128});
+    ASSERT_TRUE(lay.is_ok() && *lay) << repro << ": " << lay.status().to_string();
+    hl = *lay;
+    ASSERT_EQ(hl->num_q_blocks(), nb) << repro;
+  }
+  ASSERT_EQ(static_cast<int64_t>(dl.full_ptr.size()), NH * nb + 1) << repro;
+  int64_t mismatched = 0, ties = 0, listed = 0, masked = 0;
   for (int h = 0; h < NH; ++h) {
     for (int64_t qb = 0; qb < nb; ++qb) {
-      const int64_t r = hl.row(h, qb);
-      std::vector<uint8_t> a(static_cast<size_t>(nb), 0), b(static_cast<size_t>(nb), 0);
-      for (int64_t e = hl.full_ptr[r]; e < hl.full_ptr[r + 1]; ++e) a[hl.full_idx[e]] = 1;
-      EXPECT_EQ(hl.part_ptr[r + 1] - hl.part_ptr[r], 0) << repro;
       const int64_t dr = h * nb + qb;
-      for (int64_t e = ptr[dr]; e < ptr[dr + 1]; ++e) {
-        if (e > ptr[dr]) {
-          EXPECT_LT(idx[e - 1], idx[e]) << repro << ": unsorted device row " << dr;
+      std::vector<uint8_t> want(static_cast<size_t>(nb), 0), got(static_cast<size_t>(nb), 0);
+      for (int64_t kb = 0; kb < nb; ++kb) want[kb] = host_kept(h, qb, kb) ? 1 : 0;
+      if (hl) {
+        const int64_t r = hl->row(h, qb);
+        std::vector<uint8_t> a(static_cast<size_t>(nb), 0);
+        for (int64_t e = hl->full_ptr[r]; e < hl->full_ptr[r + 1]; ++e) a[hl->full_idx[e]] = 1;
+        EXPECT_EQ(hl->part_ptr[r + 1] - hl->part_ptr[r], 0) << repro;
+        EXPECT_TRUE(a == want) << repro << ": the CPU method's layout differs from its draft mask at row " << dr;
+      }
+      for (int pass = 0; pass < 2; ++pass) {
+        const auto& ptr = pass == 0 ? dl.full_ptr : dl.part_ptr;
+        const auto& idx = pass == 0 ? dl.full_idx : dl.part_idx;
+        for (int64_t e = ptr[dr]; e < ptr[dr + 1]; ++e) {
+          if (e > ptr[dr]) {
+            EXPECT_LT(idx[e - 1], idx[e]) << repro << ": unsorted device row " << dr;
+          }
+          const int32_t kb = idx[e];
+          EXPECT_EQ(pad[kb], pass == 1 ? 1 : 0) << repro << ": row " << dr << " lists block " << kb << " as "
+                                                << (pass == 0 ? "full" : "part");
+          got[kb] = 1;
+          masked += pass;
         }
-        b[idx[e]] = 1;
       }
       for (int64_t kb = 0; kb < nb; ++kb) {
-        listed += b[kb];
-        if (a[kb] == b[kb]) continue;
+        listed += got[kb];
+        if (want[kb] == got[kb]) continue;
         const float v = host.map[(static_cast<size_t>(h) * g + qb) * g + kb];
         if (std::fabs(v - host.threshold[h]) <= 1e-6f * host.threshold[h]) {
           ++ties;
         } else {
           ++mismatched;
           if (mismatched < 5) {
-            ADD_FAILURE() << repro << ": head " << h << " block (" << qb << ", " << kb << ") host " << int(a[kb])
-                          << " device " << int(b[kb]) << " map " << v << " thr " << host.threshold[h];
+            ADD_FAILURE() << repro << ": head " << h << " block (" << qb << ", " << kb << ") host " << int(want[kb])
+                          << " device " << int(got[kb]) << " map " << v << " thr " << host.threshold[h];
           }
         }
       }
@@ -180,15 +215,14 @@ void check_draft_layout(VideoGrid grid, int NH, double sparsity, uint32_t seed) 
   }
   EXPECT_EQ(mismatched, 0) << repro;
   // Launch order: per head, rows by list length descending, ties by query block (the host's work order).
-  std::vector<int32_t> items(static_cast<size_t>(NH * nb));
-  ASSERT_EQ(cudaMemcpy(items.data(), dev.layout().items(), items.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+  ASSERT_EQ(static_cast<int64_t>(dl.items.size()), NH * nb) << repro;
   for (int h = 0; h < NH; ++h) {
     std::vector<int32_t> want(static_cast<size_t>(nb));
     for (int64_t qb = 0; qb < nb; ++qb) want[qb] = static_cast<int32_t>(h * nb + qb);
-    auto len = [&](int32_t it) { return ptr[it + 1] - ptr[it]; };
+    auto len = [&](int32_t it) { return dl.full_ptr[it + 1] - dl.full_ptr[it] + dl.part_ptr[it + 1] - dl.part_ptr[it]; };
     std::stable_sort(want.begin(), want.end(), [&](int32_t a, int32_t b) { return len(a) > len(b); });
     for (int64_t i = 0; i < nb; ++i) {
-      if (items[h * nb + i] != want[i]) {
+      if (dl.items[h * nb + i] != want[i]) {
         ADD_FAILURE() << repro << ": launch order of head " << h << " differs at position " << i;
         break;
       }
@@ -196,9 +230,9 @@ void check_draft_layout(VideoGrid grid, int NH, double sparsity, uint32_t seed) 
   }
   auto dens = dev.block_density(nullptr);
   ASSERT_TRUE(dens.is_ok());
-  std::printf("  %s: map rel err %.2e, %lld listed blocks, density %.4f (host %.4f), tie flips %lld\n",
-              repro.c_str(), map_err, static_cast<long long>(listed), *dens, hl.block_density(),
-              static_cast<long long>(ties));
+  std::printf("  %s: map rel err %.2e, %lld listed blocks (%lld masked), block density %.4f%s, tie flips %lld\n",
+              repro.c_str(), map_err, static_cast<long long>(listed), static_cast<long long>(masked), *dens,
+              hl ? strfmt(" (host %.4f)", hl->block_density()).c_str() : "", static_cast<long long>(ties));
 }
 
 }  // namespace
@@ -207,28 +241,44 @@ TEST(MethodsCuda, DraftDeviceLayoutMatchesHost) {
   check_draft_layout({6, 24, 48}, 2, 0.75, 31);
   check_draft_layout({3, 32, 32}, 3, 0.9, 32);
   check_draft_layout({4, 16, 64}, 1, 0.5, 33);
+  // Grids the 8x16 pool does not tile: Wan 480p frames (30x52 → 4x4 regions, 7 of them padded), 720p rows
+  // (45x80), a text tail.
+  check_draft_layout({3, 30, 52}, 2, 0.75, 34);
+  check_draft_layout({2, 45, 80}, 3, 0.75, 35, 77);
+  check_draft_layout({5, 20, 40}, 2, 0.0, 36);  // keep everything
+  check_draft_layout({2, 20, 40}, 2, 1.0, 37);  // only the forced blocks
 }
 
 TEST(MethodsCuda, DraftOutputs) {
-  const VideoGrid grid{6, 24, 48};
   const nlohmann::json cfg = {{"preset", "none"}, {"sparsity", 0.75}, {"dense_layers", 1}};
+  // The aligned grid of the earlier rounds, then padded grids (Wan 480p frames 30x52; 20x40 with text).
+  struct G {
+    VideoGrid grid;
+    int64_t text;
+  };
+  for (const G& gc : {G{{6, 24, 48}, 0}, G{{3, 30, 52}, 0}, G{{2, 20, 40}, 40}}) {
+    auto gpu = make("draft", cfg), cpu = make("draft", cfg);
+    ASSERT_TRUE(gpu && cpu);
+    double dg = -1, dc = -1;
+    gpu->set_stats_sink([&](const AttentionStats& s) { dg = s.density; });
+    cpu->set_stats_sink([&](const AttentionStats& s) { dc = s.density; });
+    for (uint32_t seed : {41u, 42u}) {
+      MethodInputs in;
+      ASSERT_TRUE(test::make_inputs(&in, gc.grid.tokens() + gc.text, 2, 128, seed).is_ok());
+      AttentionCall call = test::make_call(gc.grid, 1, 2, 5, 10);
+      call.text_len = gc.text;
+      compare_call(*gpu, *cpu, call, in,
+                   strfmt("draft(grid=%s, text=%lld, r=0.75, NH=2, seed=%u)", grid_str(gc.grid).c_str(),
+                          static_cast<long long>(gc.text), seed));
+      EXPECT_NEAR(dg, dc, 1e-3 * dc) << "draft density, grid " << grid_str(gc.grid);
+      std::printf("    density gpu %.5f cpu %.5f\n", dg, dc);
+    }
+  }
   auto gpu = make("draft", cfg), cpu = make("draft", cfg);
   ASSERT_TRUE(gpu && cpu);
-  for (uint32_t seed : {41u, 42u}) {
-    MethodInputs in;
-    ASSERT_TRUE(test::make_inputs(&in, grid.tokens(), 2, 128, seed).is_ok());
-    compare_call(*gpu, *cpu, test::make_call(grid, 1, 2, 5, 10), in,
-                 strfmt("draft(grid=%s, r=0.75, NH=2, seed=%u)", grid_str(grid).c_str(), seed));
-  }
   MethodInputs in;
-  ASSERT_TRUE(test::make_inputs(&in, grid.tokens(), 2, 128, 43).is_ok());
-  compare_call(*gpu, *cpu, test::make_call(grid, 0, 2, 5, 10), in, "draft(dense layer 0)");
-  // A grid the 8x16 pool does not tile: the GPU path says so.
-  const VideoGrid padded{2, 20, 40};
-  MethodInputs pin;
-  ASSERT_TRUE(test::make_inputs(&pin, padded.tokens(), 2, 128, 44).is_ok());
-  Status st = gpu->forward_device(test::make_call(padded, 1, 2, 5, 10), test::device_call(pin));
-  EXPECT_EQ(st.code(), StatusCode::unsupported) << st.to_string();
+  ASSERT_TRUE(test::make_inputs(&in, VideoGrid{3, 30, 52}.tokens(), 2, 128, 43).is_ok());
+  compare_call(*gpu, *cpu, test::make_call({3, 30, 52}, 0, 2, 5, 10), in, "draft(dense layer 0)");
 }
 
 TEST(MethodsCuda, ParoPlanLayouts) {

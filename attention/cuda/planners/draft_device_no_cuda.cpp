@@ -9,12 +9,13 @@ Status no_cuda() { return unsupported("DraftAttention on the GPU needs a vdit bu
 Status DraftDevicePlanner::prepare(const DraftGeometry&, int, int) { return no_cuda(); }
 bool DraftDevicePlanner::prepared_for(const DraftGeometry&, int, int) const { return false; }
 Status DraftDevicePlanner::plan(const DeviceQKV&, double) { return no_cuda(); }
-Status DraftDevicePlanner::download(std::vector<float>*, std::vector<float>*, std::vector<int64_t>*,
-                                    std::vector<int32_t>*, void*) const {
+DeviceGatheredView DraftDevicePlanner::view() const { return {}; }
+Status DraftDevicePlanner::download(std::vector<float>*, std::vector<float>*, Lists*, void*) const { return no_cuda(); }
+Result<double> DraftDevicePlanner::block_density(void*) const { return no_cuda(); }
+Result<double> DraftDevicePlanner::density(void*) const { return no_cuda(); }
+Result<std::vector<std::pair<std::string, double>>> DraftDevicePlanner::profile(const DeviceQKV&, double, int) {
   return no_cuda();
 }
-Result<double> DraftDevicePlanner::block_density(void*) const { return no_cuda(); }
-Result<std::vector<double>> DraftDevicePlanner::profile(const DeviceQKV&, double, int) { return no_cuda(); }
 Status DraftDevicePlanner::plan_impl(const DeviceQKV&, double, void* const*) { return no_cuda(); }
 
 }  // namespace vdit::attn
