@@ -316,13 +316,3 @@ TEST(MethodsCuda, ParoPlanLayouts) {
   std::filesystem::remove(path);
 }
 
-TEST(MethodsCuda, VmobaHasNoGpuPath) {
-  auto m = make("vmoba", nullptr);
-  ASSERT_TRUE(m);
-  const VideoGrid grid{3, 10, 26};
-  MethodInputs in;
-  ASSERT_TRUE(test::make_inputs(&in, grid.tokens(), 2, 128, 61).is_ok());
-  Status st = m->forward_device(test::make_call(grid, 1, 3, 40, 50), test::device_call(in));
-  EXPECT_EQ(st.code(), StatusCode::unsupported) << st.to_string();
-  std::printf("  vmoba forward_device: %s\n", st.to_string().c_str());
-}

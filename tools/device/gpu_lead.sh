@@ -30,13 +30,3 @@ print(f"{len(rows)} samples; max SM clock {rows[0][1].strip()}; under load (>300
       f"SM clock median {st.median(c for c, _ in busy) if busy else 0:.0f} MHz (min {min((c for c, _ in busy), default=0):.0f}), "
       f"power median {st.median(p for _, p in busy) if busy else 0:.0f} W")
 PY
-echo "== kernel time vs wall time of the forward (is a CUDA graph worth it?)"
-if command -v nsys > /dev/null; then
-  timeout 120 nsys profile -o "$out/fwd" --force-overwrite true -t cuda "$bin" bench step --model-config wan2.1-1.3b \
-    --size 480p --frames 81 --no-validate --no-components --iters 2 --warmup 1 > /dev/null 2>&1
-  timeout 60 nsys stats -q --report cuda_gpu_kern_sum --format csv "$out/fwd.nsys-rep" 2>/dev/null | \
-    python3 -c 'import sys,csv; r=list(csv.DictReader(sys.stdin)); t=sum(float(x["Total Time (ns)"]) for x in r); n=sum(int(x["Instances"]) for x in r); print(f"kernels: {n} launches, {t/1e6:.1f} ms of kernel time over the profiled run (4 forwards + validation-free setup)")'
-  rm -f "$out"/fwd.*
-else
-  echo "nsys not installed"
-fi
