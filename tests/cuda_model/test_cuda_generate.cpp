@@ -174,7 +174,8 @@ TEST(CudaGenerate, BuiltinModelVideoPsnrAgainstCpuRun) {
 
 // `vdit generate --device cuda --attention M`: each sparse method's GPU path through the whole pipeline (its dense
 // warm-up steps, then its GPU planner and the block-sparse kernel) against the same method on the CPU. The
-// selection methods (Draft, VMoBA) may pick other blocks under bf16 rounding, hence a lower bound than dense's.
+// selection methods (Draft, VMoBA) may pick other blocks under bf16 rounding, hence a lower bound than dense's
+// (H200, 2026-11-28: radial 36.8 dB, rettention 46.5, draft 42.3, vmoba 47.7).
 TEST(CudaGenerate, SparseMethodsOnTheGpuMatchTheirCpuRuns) {
   for (const char* method : {"radial", "rettention", "draft", "vmoba"}) {
     const std::vector<uint8_t> gpu = generate_video("cuda", nullptr, method), cpu = generate_video("cpu", nullptr, method);
@@ -184,6 +185,6 @@ TEST(CudaGenerate, SparseMethodsOnTheGpuMatchTheirCpuRuns) {
     const double psnr = video_psnr(gpu, cpu, &max_diff);
     std::printf("  generate 4 steps --attention %s, cuda vs cpu: PSNR %.2f dB, max |diff| %d levels\n", method, psnr,
                 max_diff);
-    EXPECT_GE(psnr, 25.0) << method;
+    EXPECT_GE(psnr, 30.0) << method;
   }
 }

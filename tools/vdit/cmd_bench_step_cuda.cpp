@@ -381,10 +381,14 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
               finite ? "finite" : "HAS NaN/Inf");
   std::printf("step with CFG (2 forwards): %.1f ms; 50 steps: %.1f s\n", 2 * fwd_ms, 100 * fwd_ms / 1e3);
   std::printf("self-attention: %zu calls, %.1f ms in an instrumented forward of %.1f ms (%.1f%% of the median "
-              "forward), %.0f TFLOP/s\n",
-              timed.calls(), attn_ms, instr_ms, 100 * attn_ms / fwd_ms, attn_tflops);
-  std::printf("attention density: mean %.3f over %zu calls (%d of them dense: the method's dense layers/steps)\n",
-              mean_density, recs.size(), dense_calls);
+              "forward), %.0f TFLOP/s%s\n",
+              timed.calls(), attn_ms, instr_ms, 100 * attn_ms / fwd_ms, attn_tflops,
+              recs.empty() ? "" : " dense-equivalent");
+  if (!recs.empty()) {
+    std::printf("attention density: mean %.3f over %zu calls (%d of them dense: the method's dense layers/steps); "
+                "%.0f TFLOP/s on the kept part\n",
+                mean_density, recs.size(), dense_calls, attn_tflops * mean_density);
+  }
   std::printf("rest (GEMMs, cross-attention, element-wise): %.1f ms, %.0f TFLOP/s of GEMM + cross-attention work\n",
               rest_ms, gemm_flops / (rest_ms * 1e-3) / 1e12);
   std::printf("GPU memory: weights %.2f GiB, activations + workspaces %.2f GiB, text conditioning %.2f GiB; "
