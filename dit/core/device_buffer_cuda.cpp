@@ -78,8 +78,8 @@ Result<DeviceBuffer> DeviceBuffer::allocate(size_t bytes) {
     cudaGetLastError();
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
-    return out_of_memory(strfmt("GPU out of memory: %.1f MiB requested, %.1f MiB free of %.1f MiB (other processes "
-                                "on this GPU count too)",
+    return out_of_memory(strfmt("GPU out of memory: %.1f MiB requested, %.1f MiB free of %.1f MiB; use a smaller "
+                                "size or free the GPU (other processes on it count too)",
                                 bytes / 1048576.0, free_b / 1048576.0, total_b / 1048576.0));
   }
   VDIT_CHECK(e);
