@@ -13,6 +13,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <random>
 #include <string>
@@ -133,6 +134,41 @@ inline attn::AttentionCall make_call(attn::VideoGrid grid, int layer, int num_la
   c.num_steps = num_steps;
   c.branch = branch;
   return c;
+}
+
+// One call through the GPU and the CPU method on the same inputs; expects them close (the rule above) and
+// returns the worst err/bound ratio (printed with `repro`).
+inline double compare_call(attn::AttentionMethod& gpu, attn::AttentionMethod& cpu, const attn::AttentionCall& call,
+                           const MethodInputs& in, const std::string& repro) {
+  auto g = run_gpu(gpu, call, in);
+  EXPECT_TRUE(g.is_ok()) << repro << ": " << g.status().to_string();
+  auto c = run_cpu(cpu, call, in);
+  EXPECT_TRUE(c.is_ok()) << repro << ": " << c.status().to_string();
+  if (!g.is_ok() || !c.is_ok()) return INFINITY;
+  const double r = expect_outputs_close(*g, *c, in, repro);
+  std::printf("  %-90s worst err/bound %.3f\n", repro.c_str(), r);
+  return r;
+}
+
+// Mean milliseconds of `fn` (returning a Status) over `reps` runs on the default stream, after one warm-up
+// run; -1 when a run fails.
+template <class Fn>
+double time_ms(Fn&& fn, int reps) {
+  if (!fn().is_ok()) return -1;
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  cudaEventRecord(a);
+  for (int i = 0; i < reps; ++i) {
+    if (!fn().is_ok()) return -1;
+  }
+  cudaEventRecord(b);
+  cudaEventSynchronize(b);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, a, b);
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return ms / reps;
 }
 
 }  // namespace vdit::test

@@ -16,6 +16,7 @@
 
 using namespace vdit;
 using namespace vdit::attn;
+using test::compare_call;
 using vdit::test::MethodInputs;
 
 namespace {
@@ -28,19 +29,6 @@ std::unique_ptr<AttentionMethod> make(const std::string& method, const nlohmann:
 
 std::string grid_str(VideoGrid g) {
   return strfmt("%lldx%lldx%lld", static_cast<long long>(g.f), static_cast<long long>(g.h), static_cast<long long>(g.w));
-}
-
-// One call on both devices; returns the worst err/bound ratio.
-double compare_call(AttentionMethod& gpu, AttentionMethod& cpu, const AttentionCall& call, const MethodInputs& in,
-                    const std::string& repro) {
-  auto g = test::run_gpu(gpu, call, in);
-  EXPECT_TRUE(g.is_ok()) << repro << ": " << g.status().to_string();
-  auto c = test::run_cpu(cpu, call, in);
-  EXPECT_TRUE(c.is_ok()) << repro << ": " << c.status().to_string();
-  if (!g.is_ok() || !c.is_ok()) return INFINITY;
-  const double r = test::expect_outputs_close(*g, *c, in, repro);
-  std::printf("  %-70s worst err/bound %.3f\n", repro.c_str(), r);
-  return r;
 }
 
 }  // namespace

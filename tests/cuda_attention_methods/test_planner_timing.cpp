@@ -19,6 +19,7 @@
 
 using namespace vdit;
 using namespace vdit::attn;
+using test::time_ms;
 
 namespace {
 
@@ -26,26 +27,6 @@ struct TimingShape {
   const char* name;
   VideoGrid grid;
 };
-
-// Mean milliseconds of `fn` over `reps` runs on the default stream (after one warm-up run).
-template <class Fn>
-double time_ms(Fn&& fn, int reps) {
-  if (!fn().is_ok()) return -1;
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  cudaEventRecord(a);
-  for (int i = 0; i < reps; ++i) {
-    if (!fn().is_ok()) return -1;
-  }
-  cudaEventRecord(b);
-  cudaEventSynchronize(b);
-  float ms = 0;
-  cudaEventElapsedTime(&ms, a, b);
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return ms / reps;
-}
 
 }  // namespace
 

@@ -24,6 +24,8 @@
 
 using namespace vdit;
 using namespace vdit::attn;
+using test::compare_call;
+using test::time_ms;
 using vdit::test::MethodInputs;
 
 namespace {
@@ -196,19 +198,6 @@ void check_planner(VideoGrid grid, const std::array<int64_t, 3>& box, int topk, 
               repro.c_str(), C, mean_err, static_cast<long long>(flips), *ed, *bd);
 }
 
-// One call on both devices; returns the worst err/bound ratio.
-double compare_call(AttentionMethod& gpu, AttentionMethod& cpu, const AttentionCall& call, const MethodInputs& in,
-                    const std::string& repro) {
-  auto g = test::run_gpu(gpu, call, in);
-  EXPECT_TRUE(g.is_ok()) << repro << ": " << g.status().to_string();
-  auto c = test::run_cpu(cpu, call, in);
-  EXPECT_TRUE(c.is_ok()) << repro << ": " << c.status().to_string();
-  if (!g.is_ok() || !c.is_ok()) return INFINITY;
-  const double r = test::expect_outputs_close(*g, *c, in, repro);
-  std::printf("  %-90s worst err/bound %.3f\n", repro.c_str(), r);
-  return r;
-}
-
 }  // namespace
 
 TEST(VmobaCuda, PlannerMatchesHost) {
@@ -293,26 +282,6 @@ TEST(VmobaCuda, DenseStepsAndUnsupported) {
 }
 
 namespace {
-
-// Mean milliseconds of `fn` over `reps` runs on the default stream (after one warm-up run).
-template <class Fn>
-double time_ms(Fn&& fn, int reps) {
-  if (!fn().is_ok()) return -1;
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  cudaEventRecord(a);
-  for (int i = 0; i < reps; ++i) {
-    if (!fn().is_ok()) return -1;
-  }
-  cudaEventRecord(b);
-  cudaEventSynchronize(b);
-  float ms = 0;
-  cudaEventElapsedTime(&ms, a, b);
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return ms / reps;
-}
 
 // One timing shape: q/k random (device_fill.h) or smooth over the grid (smooth_fill.h); v random.
 struct TimingShape {
