@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "attention/cuda/block_sparse_cuda.h"
+#include "attention/cuda/block_sparse_launch.h"
 #include "attention/cuda/block_sparse_params.h"
 #include "dit/core/device_buffer.h"
 
@@ -57,14 +58,7 @@ bool block_sparse_wgmma_available() {
 Status block_sparse_attention_cuda(const DeviceQKV& qkv, const DeviceBlockLayout& layout,
                                    const DeviceSparseEpilogue& epilogue, const BlockSparseOptions& options) {
   VDIT_TRY(check_call(qkv, layout));
-  // automatic: wgmma where the build has it (H200, bf16, HD 128, block 128: ~450-530 TFLOP/s on computed
-  // blocks against ~315-335 for mma.sync), else mma.sync.
-  if (options.loop == BlockSparseLoop::wgmma && !block_sparse_wgmma_available()) {
-    return unsupported("block-sparse CUDA attention: the wgmma main loop needs device code built for sm_90a "
-                       "(configure with -DCMAKE_CUDA_ARCHITECTURES=90a); use the mma.sync loop otherwise");
-  }
-  const bool wgmma = options.loop == BlockSparseLoop::wgmma ||
-                     (options.loop == BlockSparseLoop::automatic && block_sparse_wgmma_available());
+  VDIT_ASSIGN(const bool wgmma, cuda_bs::choose_wgmma(options, "block-sparse CUDA attention"));
   const int64_t L = layout.seq_len();
   const ElementPredicate& pr = layout.predicate();
   cuda_bs::BlockSparseParams p{};
@@ -99,13 +93,7 @@ Status block_sparse_attention_cuda(const DeviceQKV& qkv, const DeviceBlockLayout
   p.pred_video_end = static_cast<int>(pr.video_end < 0 ? L : std::clamp<int64_t>(pr.video_end, 0, L));
   p.pred_original_order = pr.original_order ? 1 : 0;
 
-  const bool bf16 = qkv.dtype == DeviceDType::bf16;
-  if (qkv.HD == 64) {
-    return bf16 ? cuda_bs::block_sparse_fwd_hd64_bf16(p, wgmma, qkv.stream)
-                : cuda_bs::block_sparse_fwd_hd64_f16(p, wgmma, qkv.stream);
-  }
-  return bf16 ? cuda_bs::block_sparse_fwd_hd128_bf16(p, wgmma, qkv.stream)
-              : cuda_bs::block_sparse_fwd_hd128_f16(p, wgmma, qkv.stream);
+  return cuda_bs::launch_instance(p, qkv, wgmma);
 }
 
 }  // namespace vdit::attn

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "attention/cuda/block_sparse_gathered.h"
+#include "attention/cuda/block_sparse_launch.h"
 #include "attention/cuda/block_sparse_params.h"
 #include "dit/core/check_cuda.h"
 
@@ -67,12 +68,7 @@ Status check_gathered(const DeviceQKV& qkv, const DeviceGatheredView& view) {
 Status block_sparse_gathered_cuda(const DeviceQKV& qkv, const DeviceGatheredView& view,
                                   const BlockSparseOptions& options) {
   VDIT_TRY(check_gathered(qkv, view));
-  if (options.loop == BlockSparseLoop::wgmma && !block_sparse_wgmma_available()) {
-    return unsupported("block-sparse gathered CUDA attention: the wgmma main loop needs device code built for sm_90a "
-                       "(configure with -DCMAKE_CUDA_ARCHITECTURES=90a); use the mma.sync loop otherwise");
-  }
-  const bool wgmma = options.loop == BlockSparseLoop::wgmma ||
-                     (options.loop == BlockSparseLoop::automatic && block_sparse_wgmma_available());
+  VDIT_ASSIGN(const bool wgmma, cuda_bs::choose_wgmma(options, "block-sparse gathered CUDA attention"));
   const int64_t nq = gathered_blocks(view);
   cuda_bs::BlockSparseParams p{};
   p.q = qkv.q;
@@ -104,13 +100,7 @@ Status block_sparse_gathered_cuda(const DeviceQKV& qkv, const DeviceGatheredView
   p.select = view.select;
   p.select_words = view.select ? view.select_words : 0;
 
-  const bool bf16 = qkv.dtype == DeviceDType::bf16;
-  if (qkv.HD == 64) {
-    return bf16 ? cuda_bs::block_sparse_fwd_hd64_bf16(p, wgmma, qkv.stream)
-                : cuda_bs::block_sparse_fwd_hd64_f16(p, wgmma, qkv.stream);
-  }
-  return bf16 ? cuda_bs::block_sparse_fwd_hd128_bf16(p, wgmma, qkv.stream)
-              : cuda_bs::block_sparse_fwd_hd128_f16(p, wgmma, qkv.stream);
+  return cuda_bs::launch_instance(p, qkv, wgmma);
 }
 
 namespace {
