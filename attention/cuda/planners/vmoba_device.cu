@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attention/cuda/block_sparse_common.cuh"  // cuda_bs::Mma: the m16n8k16 MMA wrappers
 #include "attention/cuda/planners/vmoba_device.h"
 #include "dit/core/check_cuda.h"
 
@@ -32,29 +33,12 @@ template <>
 struct Io<__nv_bfloat16> {
   static __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
   static __device__ __forceinline__ __nv_bfloat16 from_float(float x) { return __float2bfloat16_rn(x); }
-  // d += a·b, m16n8k16, f32 accumulation.
-  static __device__ __forceinline__ void mma(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                             uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-  }
 };
 
 template <>
 struct Io<__half> {
   static __device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
   static __device__ __forceinline__ __half from_float(float x) { return __float2half_rn(x); }
-  static __device__ __forceinline__ void mma(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                             uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-  }
 };
 
 // grid (slabs, ⌈ld/8 / blockDim.x⌉), block (≤ 256, 2): partial[s, e..e+7] = Σ over the slab's positions n of
@@ -230,8 +214,14 @@ __global__ void __launch_bounds__(kGateMaxThreads, 1) gate_select_kernel(GatePar
           const uint4 b = sb[part * per_part + split_chunk(c, 4 * j + t4, row_chunks)];
 #pragma unroll
           for (int mt = 0; mt < 2; ++mt) {
-            Io<T>::mma(acc[mt], a[mt][0][j].x, a[mt][1][j].x, a[mt][0][j].y, a[mt][1][j].y, b.x, b.y);
-            Io<T>::mma(acc[mt], a[mt][0][j].z, a[mt][1][j].z, a[mt][0][j].w, a[mt][1][j].w, b.z, b.w);
+            {
+              const uint32_t af[4] = {a[mt][0][j].x, a[mt][1][j].x, a[mt][0][j].y, a[mt][1][j].y};
+              cuda_bs::Mma<T>::mma(acc[mt], af, b.x, b.y);
+            }
+            {
+              const uint32_t af[4] = {a[mt][0][j].z, a[mt][1][j].z, a[mt][0][j].w, a[mt][1][j].w};
+              cuda_bs::Mma<T>::mma(acc[mt], af, b.z, b.w);
+            }
           }
         }
       }
