@@ -427,10 +427,14 @@ Result<GenerationReport> run_generation(const GenerationPlan& plan, FrameSink* s
   };
   st = run_sampling_loop(&x, &velocity, scheduler->get(), options);
   t.denoising_s += seconds_since(t0);
+  double density_sum = 0;
   for (const auto& r : stats.records()) {
     t.attention_s += r.seconds;
     ++t.attention_calls;
+    density_sum += r.dense ? 1.0 : r.density;
+    report.attention_dense_calls += r.dense ? 1 : 0;
   }
+  if (t.attention_calls > 0) report.attention_density = density_sum / static_cast<double>(t.attention_calls);
   if (plan.inputs.attention_quality_stats) report.attention_stats = stats.to_json();
   if (mem.used) note_gpu_memory(&mem.denoising_peak, &mem);
   if (!st) return fail(with_memory_hint(st, Stage::denoising));

@@ -84,6 +84,8 @@ struct GenerationReport {
   Shape latent_shape;  // [C, F', H', W']
   int frames_written = 0;
   std::string attention_name;
+  double attention_density = 1.0;  // mean over the self-attention calls (1 for a call run dense)
+  int64_t attention_dense_calls = 0;  // calls the method's schedule ran dense (warm-up steps, dense layers)
   nlohmann::json attention_stats;  // StatsCollector JSON when quality statistics were on, else null
 };
 
