@@ -253,14 +253,6 @@ class RettentionMethod : public AttentionMethod {
   }
 
  private:
-  // Reallocates `buf` when it is smaller than `bytes` (workspace shared by all layers).
-  static Status grow(DeviceBuffer* buf, size_t bytes) {
-    if (buf->size() >= bytes) return Status::ok();
-    *buf = DeviceBuffer();
-    VDIT_ASSIGN(*buf, DeviceBuffer::allocate(bytes));
-    return Status::ok();
-  }
-
   // Blocks that contain any kept element: full when every element is kept, else partial.
   static Result<BlockLayout> band_layout(const ElementPredicate& pred, int64_t L, int NH, int B) {
     const int64_t nb = (L + B - 1) / B;

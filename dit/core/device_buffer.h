@@ -3,7 +3,9 @@
 // without CUDA every call returns `unsupported`. This is the only place the core allocates GPU memory.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <vector>
 
 #include "dit/core/status.h"
 
@@ -49,5 +51,25 @@ class DeviceBuffer {
   void* data_ = nullptr;
   size_t size_ = 0;
 };
+
+// Host-side helpers for planners' and kernels' workspaces (every size is at least 16 bytes, so a pointer is
+// never null even for empty data):
+// *buf := a new buffer of `bytes` (contents undefined); the old one is freed first.
+inline Status reallocate(DeviceBuffer* buf, size_t bytes) {
+  *buf = DeviceBuffer();
+  VDIT_ASSIGN(*buf, DeviceBuffer::allocate(std::max<size_t>(16, bytes)));
+  return Status::ok();
+}
+// Reallocates only when `buf` is smaller than `bytes` (contents are not kept).
+inline Status grow(DeviceBuffer* buf, size_t bytes) {
+  return buf->size() >= std::max<size_t>(16, bytes) ? Status::ok() : reallocate(buf, bytes);
+}
+// *buf := a new buffer holding a copy of `v` (synchronous).
+template <class T>
+Status upload(DeviceBuffer* buf, const std::vector<T>& v) {
+  VDIT_TRY(reallocate(buf, v.size() * sizeof(T)));
+  if (!v.empty()) VDIT_TRY(buf->copy_from_host(v.data(), v.size() * sizeof(T)));
+  return Status::ok();
+}
 
 }  // namespace vdit

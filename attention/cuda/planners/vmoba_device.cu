@@ -462,23 +462,6 @@ __global__ void order_kernel(int32_t* items, const int32_t* counts, int64_t nb, 
   }
 }
 
-template <class T>
-Status upload(DeviceBuffer* buf, const std::vector<T>& v) {
-  *buf = DeviceBuffer();
-  VDIT_ASSIGN(*buf, DeviceBuffer::allocate(std::max<size_t>(16, v.size() * sizeof(T))));
-  if (!v.empty()) VDIT_TRY(buf->copy_from_host(v.data(), v.size() * sizeof(T)));
-  return Status::ok();
-}
-
-// Grows `buf` to at least `bytes` (contents are not kept).
-Status ensure(DeviceBuffer* buf, size_t bytes) {
-  bytes = std::max<size_t>(16, bytes);
-  if (buf->size() >= bytes) return Status::ok();
-  *buf = DeviceBuffer();
-  VDIT_ASSIGN(*buf, DeviceBuffer::allocate(bytes));
-  return Status::ok();
-}
-
 template <class T, int S>
 Status launch_gate(const GateParams& p, dim3 grid, int threads, size_t smem, cudaStream_t stream) {
   if (smem > 48 * 1024) {
@@ -553,19 +536,19 @@ Status VmobaDevicePlanner::reserve(const DevicePartition& dp, int NH, int HD) {
   const size_t ld = static_cast<size_t>(NH) * HD, C = static_cast<size_t>(dp.C), Cpad = (C + 7) / 8 * 8;
   const size_t L = static_cast<size_t>(dp.L), nb = static_cast<size_t>(dp.nb), W = (C + 31) / 32;
   const size_t rows = static_cast<size_t>(NH) * nb;
-  VDIT_TRY(ensure(&partial_, sizeof(double) * static_cast<size_t>(dp.slabs) * ld));
-  VDIT_TRY(ensure(&key_mean_, sizeof(float) * C * ld));
-  VDIT_TRY(ensure(&key_split_, 2 * kParts * Cpad * ld));
-  VDIT_TRY(ensure(&select_, sizeof(uint32_t) * NH * L * W));
-  VDIT_TRY(ensure(&block_or_, sizeof(uint32_t) * rows * W));
-  VDIT_TRY(ensure(&block_and_, sizeof(uint32_t) * rows * W));
-  VDIT_TRY(ensure(&counts_, sizeof(int32_t) * 2 * rows));
-  VDIT_TRY(ensure(&full_ptr_, sizeof(int64_t) * (rows + 1)));
-  VDIT_TRY(ensure(&part_ptr_, sizeof(int64_t) * (rows + 1)));
-  VDIT_TRY(ensure(&full_idx_, sizeof(int32_t) * rows * nb));
-  VDIT_TRY(ensure(&part_idx_, sizeof(int32_t) * rows * nb));
-  VDIT_TRY(ensure(&items_, sizeof(int32_t) * rows));
-  VDIT_TRY(ensure(&kept_, sizeof(unsigned long long)));
+  VDIT_TRY(grow(&partial_, sizeof(double) * static_cast<size_t>(dp.slabs) * ld));
+  VDIT_TRY(grow(&key_mean_, sizeof(float) * C * ld));
+  VDIT_TRY(grow(&key_split_, 2 * kParts * Cpad * ld));
+  VDIT_TRY(grow(&select_, sizeof(uint32_t) * NH * L * W));
+  VDIT_TRY(grow(&block_or_, sizeof(uint32_t) * rows * W));
+  VDIT_TRY(grow(&block_and_, sizeof(uint32_t) * rows * W));
+  VDIT_TRY(grow(&counts_, sizeof(int32_t) * 2 * rows));
+  VDIT_TRY(grow(&full_ptr_, sizeof(int64_t) * (rows + 1)));
+  VDIT_TRY(grow(&part_ptr_, sizeof(int64_t) * (rows + 1)));
+  VDIT_TRY(grow(&full_idx_, sizeof(int32_t) * rows * nb));
+  VDIT_TRY(grow(&part_idx_, sizeof(int32_t) * rows * nb));
+  VDIT_TRY(grow(&items_, sizeof(int32_t) * rows));
+  VDIT_TRY(grow(&kept_, sizeof(unsigned long long)));
   return Status::ok();
 }
 
