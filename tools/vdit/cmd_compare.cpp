@@ -40,17 +40,15 @@ struct MethodRun {
 
 std::string json_number(double v) { return std::isfinite(v) ? strfmt("%.4f", v) : "inf"; }
 
-Result<MethodRun> run_method(const CompareOptions& o, const std::string& method) {
-  pipeline::GenerationInputs in = o.in;
-  in.attention_method = method;
-  VDIT_ASSIGN(pipeline::GenerationPlan plan, pipeline::plan_generation(in));
+// One planned run into memory; with `out_dir`, the video is also written as out_dir/<method>.mp4.
+Result<MethodRun> run_method(const pipeline::GenerationPlan& plan, const std::string& out_dir) {
   MethodRun run;
-  run.method = method;
+  run.method = plan.inputs.attention_method;
   auto report = pipeline::run_generation(plan, &run.video, {});
-  if (!report) return report.status().with_context("--attention " + method);
+  if (!report) return report.status().with_context("--attention " + run.method);
   run.report = *report;
-  if (!o.out_dir.empty()) {
-    const std::string path = (std::filesystem::path(o.out_dir) / (method + ".mp4")).string();
+  if (!out_dir.empty()) {
+    const std::string path = (std::filesystem::path(out_dir) / (run.method + ".mp4")).string();
     VDIT_ASSIGN(std::unique_ptr<FrameSink> sink, create_frame_sink(path, {}));
     VDIT_TRY(run.video.write_to(sink.get()).with_context(path));
   }
@@ -66,37 +64,38 @@ int run_compare(CompareOptions& o) {
   o.in.seed = o.seed;
   if (o.in.prompt.empty()) return report_error("no prompt: give --prompt");
   if (o.methods.empty()) return report_error("--methods is empty: name at least one sparse method");
-  // Every plan first: a typo in the last method fails before the first run.
-  int frames = 0;
-  for (const std::string& m : o.methods) {
-    if (m == "dense") return report_error("--methods: dense is the reference and always runs; list sparse methods");
+  // Every plan first (dense, then the methods): a typo in the last method fails before the first run.
+  std::vector<pipeline::GenerationPlan> plans;
+  std::vector<std::string> all = {"dense"};
+  all.insert(all.end(), o.methods.begin(), o.methods.end());
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (i > 0 && all[i] == "dense") {
+      return report_error("--methods: dense is the reference and always runs; list sparse methods");
+    }
     pipeline::GenerationInputs in = o.in;
-    in.attention_method = m;
+    in.attention_method = all[i];
     auto plan = pipeline::plan_generation(in);
     if (!plan) return report_error(plan.status().message());
-    frames = plan->settings.frames;
+    plans.push_back(std::move(*plan));
   }
   if (!o.out_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(o.out_dir, ec);
     if (ec) return report_error("-o " + o.out_dir + ": cannot create the folder (" + ec.message() + ")");
-    const Status s = check_output((std::filesystem::path(o.out_dir) / "dense.mp4").string(), frames, {});
+    const Status s = check_output((std::filesystem::path(o.out_dir) / "dense.mp4").string(),
+                                  plans.front().settings.frames, {});
     if (!s) return report_error(s.message());
   }
 
-  CompareOptions untimed = o;
-  untimed.out_dir.clear();
   for (int i = 0; i < o.warmup; ++i) {
     if (!o.quiet) std::fprintf(stderr, "warm-up run (dense, not timed) ...\n");
-    auto run = run_method(untimed, "dense");
+    auto run = run_method(plans.front(), "");
     if (!run) return report_error(run.status().message());
   }
   std::vector<MethodRun> runs;
-  std::vector<std::string> all = {"dense"};
-  all.insert(all.end(), o.methods.begin(), o.methods.end());
-  for (const std::string& m : all) {
-    if (!o.quiet) std::fprintf(stderr, "running --attention %s ...\n", m.c_str());
-    auto run = run_method(o, m);
+  for (const pipeline::GenerationPlan& plan : plans) {
+    if (!o.quiet) std::fprintf(stderr, "running --attention %s ...\n", plan.inputs.attention_method.c_str());
+    auto run = run_method(plan, o.out_dir);
     if (!run) return report_error(run.status().message());
     runs.push_back(std::move(*run));
   }
