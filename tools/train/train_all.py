@@ -7,6 +7,7 @@ prompts (PyTorch sampler), export f16 safetensors + recorded I/O, generate and j
 and write OUT/{dit,text_encoder,vae}.safetensors, tokenizer.model, recorded_io.safetensors, loss.png,
 preview.png, summary.json (configs, timings, losses, accuracies, the log) -- eight files, one flat folder.
 Usage: python3 tools/train/train_all.py --out DIR [--budget 440] [--preset default|small|tiny] [--work DIR] [--dit-lr LR]
+       [--dit-schedule S] [--compile]
 To continue from a shipped model instead of starting from nothing, prepare WORK with tools/train/warm_start.py.
 """
 import argparse
@@ -76,6 +77,12 @@ def judge_videos(videos, entries):
     return results
 
 
+def translation_accuracy(results):
+    """Motion accuracy on the prompts that ask for moving left/right/up/down (the hardest attribute to learn)."""
+    hits = [r["score"]["motion"] for r in results if "score" in r and " moving " in r["prompt"]]
+    return sum(hits) / max(1, len(hits)), len(hits)
+
+
 def choose_guidance(pipe, cfg, log):
     """Default guidance = best colour+motion accuracy on the validation prompts (ties: the preset's)."""
     entries = preview.validation_prompts()
@@ -86,8 +93,10 @@ def choose_guidance(pipe, cfg, log):
         summ = evaluate.summarize(res)
         table[str(g)] = summ
         acc = summ["all"]["colour_and_motion"]
+        direction, n_dir = translation_accuracy(res)
         log(f"sweep: guidance {g}: colour+motion {acc:.0%} (held-in {summ['held-in']['colour_and_motion']:.0%}, "
-            f"held-out {summ['held-out']['colour_and_motion']:.0%}), shape {summ['all']['shape']:.0%}")
+            f"held-out {summ['held-out']['colour_and_motion']:.0%}), translation direction {direction:.0%} of "
+            f"{n_dir}, shape {summ['all']['shape']:.0%}")
         key = (acc, -abs(g - cfg["sample"]["guidance"]))
         if best is None or key > best[0]:
             best = (key, g)
@@ -128,6 +137,11 @@ def main():
     ap.add_argument("--encode-frac", type=float, default=0.08, help="cap on the share for latent encoding")
     ap.add_argument("--reserve", type=float, default=45.0, help="seconds kept for sweep, export and evaluation")
     ap.add_argument("--dit-lr", type=float, default=None, help="peak DiT learning rate (default: the preset's)")
+    ap.add_argument("--dit-schedule", type=float, default=None,
+                    help="DiT seconds over which the LR decays, summed over calls (default: this call's DiT share); "
+                         "set it to the total of a run split over several calls so that the schedule continues")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the DiT + encoder training step (CUDA; falls back to eager on failure)")
     args = ap.parse_args()
     t_start = time.time()
     import matplotlib  # first use may build a font cache: pay for it inside the budget, before the DiT's share
@@ -162,7 +176,8 @@ def main():
 
     t0 = time.time()
     dit_budget = max(1.0, args.budget - args.reserve - (time.time() - t_start))
-    models, _, dit_state = train_dit.train_dit(cfg, args.work, data, 1e9, dit_budget, log, device, amp, args.seed)
+    models, _, dit_state = train_dit.train_dit(cfg, args.work, data, dit_budget, args.dit_schedule or dit_budget, log,
+                                               device, amp, args.seed, compile_step=args.compile)
     timing["dit"] = round(time.time() - t0, 1)
     del models
     if device == "cuda":

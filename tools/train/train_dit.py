@@ -31,8 +31,10 @@ def build_models(cfg, vocab):
     return nn.ModuleDict({"dit": dit, "t5": t5})
 
 
-def train_dit(cfg, work, data, seconds, budget, log, device, amp_dtype, seed=0):
-    """Trains until `budget` seconds in total (or `seconds` in this call). data: encode_latents' dict."""
+def train_dit(cfg, work, data, seconds, budget, log, device, amp_dtype, seed=0, compile_step=False):
+    """Trains until `budget` seconds in total (or `seconds` in this call). data: encode_latents' dict.
+    `budget` is also the length of the LR schedule, so a run split over calls passes the same total each time.
+    compile_step: torch.compile the forward + loss (falls back to eager if compiling or the first step fails)."""
     path = os.path.join(work, "dit.pt")
     tc, sc = cfg["dit_train"], cfg["sample"]
     text_len = cfg["dit"]["text_len"]
@@ -69,6 +71,17 @@ def train_dit(cfg, work, data, seconds, budget, log, device, amp_dtype, seed=0):
     params = list(models.parameters())
     models.train()
 
+    def forward_loss(xt, t, bid, bmask, target):
+        with common.autocast(device, amp_dtype):
+            ctx = encode_context(models["t5"], bid, bmask)
+            pred = models["dit"](xt, t, ctx)
+        return (pred.float() - target).pow(2).mean()
+
+    loss_fn, compiled_unproven = forward_loss, False
+    if compile_step and hasattr(torch, "compile"):
+        loss_fn, compiled_unproven = torch.compile(forward_loss), True
+        log("dit: training step compiled with torch.compile (first steps include the compilation)")
+
     def save():
         common.save_checkpoint({"models": models.state_dict(), "opt": opt.state_dict(), "ema": ema.state_dict(),
                                 "state": state, "counts": counts}, path)
@@ -88,12 +101,22 @@ def train_dit(cfg, work, data, seconds, budget, log, device, amp_dtype, seed=0):
         t = (sigma * 1000).long()  # the model sees int(1000 s), as at inference
         noise = torch.randn(x0.shape, device=device, generator=gen)
         xt, target = flow.flow_targets(x0, noise, sigma)
-        with common.autocast(device, amp_dtype):
-            ctx = encode_context(models["t5"], bid, bmask)
-            pred = models["dit"](xt, t, ctx)
-        loss = (pred.float() - target).pow(2).mean()
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if compiled_unproven:  # the first compiled step: any failure falls back to the eager step
+            try:
+                loss = loss_fn(xt, t, bid, bmask, target)
+                loss.backward()
+                log(f"dit: compiled step ready after {time.time() - t0:.0f}s")
+            except Exception as ex:  # noqa: BLE001 (compiler errors have many types)
+                log(f"dit: torch.compile failed ({type(ex).__name__}: {str(ex)[:300]}); training eagerly")
+                loss_fn = forward_loss
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(xt, t, bid, bmask, target)
+                loss.backward()
+            compiled_unproven = False
+        else:
+            loss = loss_fn(xt, t, bid, bmask, target)
+            loss.backward()
         for p in params:  # a non-finite batch becomes a zero-gradient step instead of poisoning the weights
             if p.grad is not None:
                 p.grad.nan_to_num_(0.0, 0.0, 0.0)

@@ -28,12 +28,13 @@ import train_dit  # noqa: E402
 import train_vae  # noqa: E402
 
 
-def train_encoder(cfg, vae, seconds, log, device, amp, seed):
-    """Trains vae.encoder + vae.conv1 for `seconds` against the frozen decoder; returns the VAE state dict."""
+def train_encoder(cfg, vae, seconds, log, device, amp, seed, prefixes=("encoder.", "conv1.")):
+    """Trains the parameters under `prefixes` (default vae.encoder + vae.conv1, against the frozen decoder) for
+    `seconds`; the others stay frozen. Returns the training state (steps, losses, validation PSNR)."""
     tc = cfg["vae_train"]
-    learn = [p for n, p in vae.named_parameters() if n.startswith(("encoder.", "conv1."))]
+    learn = [p for n, p in vae.named_parameters() if n.startswith(prefixes)]
     for n, p in vae.named_parameters():
-        p.requires_grad_(n.startswith(("encoder.", "conv1.")))
+        p.requires_grad_(n.startswith(prefixes))
     opt = torch.optim.AdamW(learn, lr=tc["lr"], betas=(0.9, 0.99), weight_decay=0.0)
     rng = np.random.default_rng(seed)
     state = {"step": 0, "elapsed": 0.0, "budget": seconds, "losses": [], "done": True, "warm_start": True}
@@ -59,7 +60,7 @@ def train_encoder(cfg, vae, seconds, log, device, amp, seed):
         if state["step"] % 10 == 0:
             state["losses"].append((state["step"], round(time.time() - t_call, 2), loss.item(), int(full)))
         if time.time() - t_log > 15:
-            log(f"warm_start: encoder step {state['step']} {'full' if full else 'crop'} loss {loss.item():.4f} "
+            log(f"warm_start: {'+'.join(prefixes)} step {state['step']} {'full' if full else 'crop'} loss {loss.item():.4f} "
                 f"(l1 {parts['l1'].item():.4f} mse {parts['mse'].item():.5f})")
             t_log = time.time()
     state["elapsed"] = round(time.time() - t_call, 1)
@@ -72,7 +73,7 @@ def train_encoder(cfg, vae, seconds, log, device, amp, seed):
         mu, _ = vae.encode(x)
         mse = (vae.decode(mu).clamp(-1, 1) - x).pow(2).mean().item()
     state["val_psnr_db"] = round(10 * np.log10(4.0 / max(mse, 1e-12)), 2)
-    log(f"warm_start: encoder {state['step']} steps in {state['elapsed']}s against the frozen shipped decoder, "
+    log(f"warm_start: {'+'.join(prefixes)} {state['step']} steps in {state['elapsed']}s, the rest frozen, "
         f"val PSNR {state['val_psnr_db']} dB (full clips, mean latent)")
     return state
 
