@@ -45,6 +45,19 @@ class SelfAttention {
   // The same call on device memory (the CUDA backend; see device_attention.h). Methods without a GPU path
   // return `unsupported` naming themselves.
   virtual Status forward_device(const AttentionCall& call, const DeviceQKV& qkv);
+
+  // Whether the work forward_device(call, ·) enqueues may be captured once into a CUDA graph and replayed for
+  // later calls of the same shapes (other steps and branches included) for which this also says true. It may
+  // say true only if, once a call of the same shapes ran outside capture, such a call just enqueues work on
+  // qkv.stream: no host synchronization, device allocation or pageable copy, no host-side planning, and no
+  // per-call host bookkeeping (statistics, records) that a replay would skip. Default false: the CUDA DiT then
+  // enqueues its forward kernel by kernel.
+  virtual bool device_graph_safe(const AttentionCall& /*call*/) const { return false; }
+  // Names the device resources (workspaces, plans) that captured work refers to: unique in the process (so a
+  // new object at a freed one's address differs) and changed whenever such a resource may have been freed or
+  // moved, e.g. when a call of a new shape grew a workspace. A graph captured under one value is replayed only
+  // while the object still reports it. Meaningful only where device_graph_safe() says true.
+  virtual uint64_t device_graph_epoch() const { return 0; }
 };
 
 // Exact dense attention on the CPU (tiled online softmax; never materializes the L x L matrix).

@@ -4,6 +4,7 @@
 // the attn::SelfAttention's forward_device, cross-attention to the cached 512 text keys/values through cuDNN
 // SDPA). Activations come from one arena per latent shape; a forward enqueues every kernel on the model's
 // stream and synchronizes once, when the velocity is copied out (or per stage when a recorder is given).
+// Without a recorder and with graph-safe attention the enqueued work runs as a CUDA graph (dit_graph_cache.h).
 // Does not: run without cuDNN (SDPA), support qk_norm = false or cross_attn_norm = false (not in Wan2.1).
 #include "dit/model/wan_dit_cuda.h"
 
@@ -15,6 +16,7 @@
 
 #include "attention/cuda/cudnn_sdpa.h"
 #include "dit/core/check_cuda.h"
+#include "dit/model/dit_graph_cache.h"
 #include "dit/model/wan_dit_cuda_weights.h"
 #include "dit/model/wan_dit_inputs.h"
 #include "dit/model/wan_embed.h"
@@ -90,6 +92,14 @@ class WanDitCuda : public WanDit {
   const WanDitConfig& config() const override { return cfg_; }
   DitDevice device() const override { return DitDevice::cuda; }
   const DeviceDitWeights& weights() const { return w_; }
+  void set_graphs(bool enabled) {
+    std::lock_guard<std::mutex> lock(mu_);
+    graphs_.set_enabled(enabled);
+  }
+  CudaDitGraphInfo graph_info() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return graphs_.info();
+  }
   CudaDitMemory memory() const {
     std::lock_guard<std::mutex> lock(mu_);
     const size_t text = static_cast<size_t>(2 * cfg_.num_layers * cfg_.text_len * cfg_.dim * 2);
@@ -105,6 +115,11 @@ class WanDitCuda : public WanDit {
   Status ensure_arena(int64_t F, int64_t H, int64_t W) const;
   Status run(Tensor* out, const Tensor& x, int64_t timestep, const CudaTextConditioning& text,
              attn::SelfAttention& attention, const DitStep& step, const StageRecorder* rec) const;
+  // The device part of a forward on the arena of latent grid F x H x W (the latent and sinusoid uploaded):
+  // patch embedding to unpatchify into arena_.out. Only enqueues, unless a recorder synchronizes per stage.
+  Status enqueue_forward(int64_t F, int64_t H, int64_t W, const CudaTextConditioning& text,
+                         attn::SelfAttention& attention, const attn::AttentionCall& self_call,
+                         const StageRecorder* rec) const;
 
   Status gemm(void* y, const void* x, const DeviceLinear& l, int64_t M,
               GemmEpilogue epi = GemmEpilogue::bias) const {
@@ -136,6 +151,7 @@ class WanDitCuda : public WanDit {
   DeviceBuffer small_;  // sinusoid, e_hidden, e, SiLU(e), e0, per-block modulation, head shift/scale (f32)
   int64_t off_e_hidden_ = 0, off_e_ = 0, off_e_act_ = 0, off_e0_ = 0, off_mods_ = 0, off_head_ss_ = 0;
   mutable Arena arena_;
+  mutable DitGraphRunner graphs_;  // declared last: its graphs go before the handles and buffers they use
 };
 
 Status WanDitCuda::record(const StageRecorder* rec, const std::string& name, const void* src, bool bf16,
@@ -196,7 +212,8 @@ Result<std::shared_ptr<const TextConditioning>> WanDitCuda::prepare_text(const T
 Status WanDitCuda::ensure_arena(int64_t F, int64_t H, int64_t W) const {
   Arena& a = arena_;
   if (a.F == F && a.H == H && a.W == W) return Status::ok();
-  a = Arena();  // frees the previous shape's buffers first
+  graphs_.clear();  // captured on the buffers freed next
+  a = Arena();      // frees the previous shape's buffers first
   const auto& p = cfg_.patch_size;
   const int64_t gf = F / p[0], gh = H / p[1], gw = W / p[2], L = gf * gh * gw;
   const int64_t D = cfg_.dim, Kp = cfg_.in_dim * cfg_.patch_volume(), Ko = cfg_.out_dim * cfg_.patch_volume();
@@ -252,23 +269,60 @@ Status WanDitCuda::forward(Tensor* out, const Tensor& x_in, int64_t timestep, co
 Status WanDitCuda::run(Tensor* out, const Tensor& x_in, int64_t timestep, const CudaTextConditioning& text,
                        attn::SelfAttention& attention, const DitStep& step, const StageRecorder* rec) const {
   const auto& p = cfg_.patch_size;
-  const int64_t D = cfg_.dim, NH = cfg_.num_heads, HD = cfg_.head_dim(), Lt = cfg_.text_len;
   const int64_t F = x_in.dim(1), H = x_in.dim(2), W = x_in.dim(3);
-  const int64_t gf = F / p[0], gh = H / p[1], gw = W / p[2], L = gf * gh * gw;
-  const int64_t Ko = cfg_.out_dim * cfg_.patch_volume();
-  const int64_t N = cfg_.num_layers;
-  const float eps = static_cast<float>(cfg_.eps);
   VDIT_TRY(ensure_arena(F, H, W));
   const Arena& a = arena_;
-  using bf16_t = uint16_t;
 
-  // Inputs: the latent and the float64 sinusoid (as the official code) rounded to f32.
+  // Inputs: the latent and the float64 sinusoid (as the official code) rounded to f32. Pageable host memory:
+  // uploaded before (not inside) a graph, in stream order.
   VDIT_CHECK(cudaMemcpyAsync(a.latent.data(), x_in.raw(), x_in.nbytes(), cudaMemcpyHostToDevice, stream_));
   {
     const std::vector<double> s64 = timestep_sinusoid(cfg_.freq_dim, static_cast<double>(timestep));
     std::vector<float> s32(s64.begin(), s64.end());
     VDIT_CHECK(cudaMemcpyAsync(small(0), s32.data(), s32.size() * 4, cudaMemcpyHostToDevice, stream_));
   }
+
+  attn::AttentionCall call;
+  call.num_layers = static_cast<int>(cfg_.num_layers);
+  call.step = step.step;
+  call.num_steps = step.num_steps;
+  call.branch = step.branch;
+  call.grid = {F / p[0], H / p[1], W / p[2]};
+  call.text_len = 0;
+
+  // A graph needs every layer's self-attention call to be capturable, and no recorder (it synchronizes).
+  bool graph_ok = !(rec && *rec);
+  for (int i = 0; graph_ok && i < call.num_layers; ++i) {
+    attn::AttentionCall layer_call = call;
+    layer_call.layer = i;
+    graph_ok = attention.device_graph_safe(layer_call);
+  }
+  std::function<DitGraphKey()> key;
+  if (graph_ok) {
+    key = [&] {
+      return DitGraphKey{F, H, W, text.k.data(), text.v.data(), &attention, attention.device_graph_epoch()};
+    };
+  }
+  VDIT_TRY(graphs_.run(key, stream_, [&] { return enqueue_forward(F, H, W, text, attention, call, rec); }));
+
+  VDIT_ASSIGN(*out, Tensor::create(DType::f32, {cfg_.out_dim, F, H, W}));  // [out_dim, F, H, W]
+  VDIT_CHECK(cudaMemcpyAsync(out->raw(), a.out.data(), out->nbytes(), cudaMemcpyDeviceToHost, stream_));
+  VDIT_CHECK(cudaStreamSynchronize(stream_));
+  if (rec && *rec) (*rec)("out", *out);
+  return Status::ok();
+}
+
+Status WanDitCuda::enqueue_forward(int64_t F, int64_t H, int64_t W, const CudaTextConditioning& text,
+                                   attn::SelfAttention& attention, const attn::AttentionCall& self_call,
+                                   const StageRecorder* rec) const {
+  const auto& p = cfg_.patch_size;
+  const int64_t D = cfg_.dim, NH = cfg_.num_heads, HD = cfg_.head_dim(), Lt = cfg_.text_len;
+  const int64_t gf = F / p[0], gh = H / p[1], gw = W / p[2], L = gf * gh * gw;
+  const int64_t Ko = cfg_.out_dim * cfg_.patch_volume();
+  const int64_t N = cfg_.num_layers;
+  const float eps = static_cast<float>(cfg_.eps);
+  const Arena& a = arena_;
+  using bf16_t = uint16_t;
 
   // Patch embedding (bf16 Conv3d as a GEMM; autocast rounds its output to bf16), into the f32 stream.
   VDIT_TRY(ops::cuda::patchify_bf16(a.patches.data(), a.latent.as<float>(), cfg_.in_dim, F, H, W,
@@ -288,13 +342,7 @@ Status WanDitCuda::run(Tensor* out, const Tensor& x_in, int64_t timestep, const 
   VDIT_TRY(record(rec, "time_embedding_out", small(off_e_), false, {D}));
   VDIT_TRY(record(rec, "time_projection_out", small(off_e0_), false, {6 * D}));
 
-  attn::AttentionCall call;
-  call.num_layers = static_cast<int>(N);
-  call.step = step.step;
-  call.num_steps = step.num_steps;
-  call.branch = step.branch;
-  call.grid = {gf, gh, gw};
-  call.text_len = 0;
+  attn::AttentionCall call = self_call;
   attn::DeviceQKV self_qkv;
   self_qkv.q = a.q.data(), self_qkv.k = a.k.data(), self_qkv.v = a.v.data(), self_qkv.out = a.attn.data();
   self_qkv.L = L, self_qkv.NH = static_cast<int>(NH), self_qkv.HD = static_cast<int>(HD);
@@ -382,11 +430,6 @@ Status WanDitCuda::run(Tensor* out, const Tensor& x_in, int64_t timestep, const 
   VDIT_TRY(record(rec, "head_out", a.head_out.data(), false, {L, Ko}));
   VDIT_TRY(ops::cuda::unpatchify_f32(a.out.as<float>(), a.head_out.as<float>(), cfg_.out_dim, F, H, W,
                                      static_cast<int>(p[0]), static_cast<int>(p[1]), static_cast<int>(p[2]), stream_));
-
-  VDIT_ASSIGN(*out, Tensor::create(DType::f32, {cfg_.out_dim, F, H, W}));  // [out_dim, F, H, W]
-  VDIT_CHECK(cudaMemcpyAsync(out->raw(), a.out.data(), out->nbytes(), cudaMemcpyDeviceToHost, stream_));
-  VDIT_CHECK(cudaStreamSynchronize(stream_));
-  if (rec && *rec) (*rec)("out", *out);
   return Status::ok();
 }
 
@@ -443,6 +486,19 @@ Result<CudaDitMemory> cuda_dit_memory(const WanDit& model) {
   const WanDitCuda* m = as_cuda(model);
   if (!m) return invalid_argument("cuda_dit_memory: not a CUDA DiT");
   return m->memory();
+}
+
+Status set_cuda_dit_graphs(WanDit& model, bool enabled) {
+  auto* m = dynamic_cast<WanDitCuda*>(&model);
+  if (!m) return invalid_argument("set_cuda_dit_graphs: not a CUDA DiT");
+  m->set_graphs(enabled);
+  return Status::ok();
+}
+
+Result<CudaDitGraphInfo> cuda_dit_graph_info(const WanDit& model) {
+  const WanDitCuda* m = as_cuda(model);
+  if (!m) return invalid_argument("cuda_dit_graph_info: not a CUDA DiT");
+  return m->graph_info();
 }
 
 }  // namespace vdit::model

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "dit/model/wan_dit.h"
 #include "dit/model/wan_weights.h"
@@ -30,5 +31,26 @@ struct CudaDitMemory {
   size_t text_bytes = 0;  // per prepared prompt
 };
 Result<CudaDitMemory> cuda_dit_memory(const WanDit& model);
+
+// CUDA graphs of the forward, on by default. A forward without a stage recorder whose self-attention says it is
+// graph-safe for the call (attn::SelfAttention::device_graph_safe: dense) runs its device part (patch embedding
+// to unpatchify, after the uploads of the latent and the timestep, before the copy of the velocity) as a CUDA
+// graph. Per key (latent shape, text conditioning, attention object) the first forward runs eagerly (it builds
+// the GEMM and attention plans), the second is captured and launched, later ones launch the graph. If a capture
+// fails the forward runs eagerly and the model stops trying (CudaDitGraphInfo::failure) until graphs are
+// switched on again. Off: every forward enqueues its kernels one by one and the cached graphs are freed.
+// Pays where kernel launches dominate (small models, e.g. the built-in one); `model` must be a CUDA DiT.
+Status set_cuda_dit_graphs(WanDit& model, bool enabled);
+
+struct CudaDitGraphInfo {
+  bool enabled = true;           // set_cuda_dit_graphs
+  bool last_used_graph = false;  // the last forward launched a graph
+  int64_t eager_forwards = 0;    // forwards enqueued kernel by kernel (warm-ups, recorder, not graph-safe, off)
+  int64_t captures = 0;          // graphs captured and instantiated
+  int64_t launches = 0;          // forwards run by a graph launch (also the one right after its capture)
+  int64_t cached_graphs = 0;     // instantiated graphs held now
+  std::string failure;           // why graphs were given up for this model; empty while they are not
+};
+Result<CudaDitGraphInfo> cuda_dit_graph_info(const WanDit& model);
 
 }  // namespace vdit::model

@@ -1,8 +1,9 @@
-// `vdit bench step`: times the Wan2.1 DiT forward on the GPU at full size with random weights generated on
-// the device (seeded Philox; no host copy), after validating the CUDA forward against the CPU backend on a
-// reduced model (same dims, 2 layers, small latent; CPU weights = the same values copied back). Reports time
-// per forward and per CFG step (2 forwards), the self-attention share and its TFLOP/s (an extra forward with
-// CUDA events around every self-attention call), the GEMM throughput of the rest, and GPU memory.
+// `vdit bench step`: times the Wan2.1 DiT forward on the GPU at full size (or at the built-in vdit-tiny size,
+// where launches dominate) with random weights generated on the device (seeded Philox; no host copy), after
+// validating the CUDA forward against the CPU backend on a reduced model (same dims, 2 layers, small latent;
+// CPU weights = the same values copied back). Reports time per forward and per CFG step (2 forwards), whether
+// the forwards ran as CUDA graphs (--cuda-graph), the self-attention share and its TFLOP/s (an extra, eager
+// forward with CUDA events around every self-attention call), the GEMM throughput of the rest, and GPU memory.
 // Does not: load real weights, sample, or time the text encoder / VAE.
 #include <cuda_runtime.h>
 
@@ -49,6 +50,7 @@ struct BenchStepOptions {
   uint64_t seed = 1;
   bool validate = true;
   bool components = true;
+  std::string cuda_graph = "on";  // set_cuda_dit_graphs
   std::string json;
 };
 
@@ -59,8 +61,10 @@ Result<model::WanDitConfig> full_config(const std::string& name) {
     c.dim = 1536, c.ffn_dim = 8960, c.num_heads = 12, c.num_layers = 30;
   } else if (name == "wan2.1-14b") {
     c.dim = 5120, c.ffn_dim = 13824, c.num_heads = 40, c.num_layers = 40;
+  } else if (name == "vdit-tiny") {  // the built-in model (samples/models/vdit-tiny-t2v, its metadata)
+    c.dim = 256, c.ffn_dim = 1024, c.num_heads = 4, c.num_layers = 4, c.text_dim = 128, c.text_len = 32;
   } else {
-    return invalid_argument("--model-config " + name + ": use wan2.1-1.3b or wan2.1-14b");
+    return invalid_argument("--model-config " + name + ": use wan2.1-1.3b, wan2.1-14b or vdit-tiny");
   }
   return c;
 }
@@ -72,7 +76,8 @@ Result<Shape> latent_shape(const std::string& size, int64_t frames) {
   const int64_t T = (frames - 1) / 4 + 1;
   if (size == "480p") return Shape{16, T, 480 / 8, 832 / 8};
   if (size == "720p") return Shape{16, T, 720 / 8, 1280 / 8};
-  return invalid_argument("--size " + size + ": use 480p or 720p");
+  if (size == "256") return Shape{16, T, 256 / 8, 256 / 8};
+  return invalid_argument("--size " + size + ": use 480p, 720p or 256");
 }
 
 Result<std::unique_ptr<attn::AttentionMethod>> make_method(const std::string& method, const model::WanDitConfig& c,
@@ -309,10 +314,10 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
   const int64_t L = latent[1] * (latent[2] / 2) * (latent[3] / 2);
   const double D = static_cast<double>(cfg.dim), Fh = static_cast<double>(cfg.ffn_dim);
   std::printf("bench step: %s (dim %lld, ffn %lld, %lld heads x %lld, %lld layers), %s %lld frames -> latent %s, "
-              "%lld tokens, attention %s, timed from step %d of 50\n",
+              "%lld tokens, attention %s, timed from step %d of 50, CUDA graphs %s\n",
               o.model_config.c_str(), (long long)cfg.dim, (long long)cfg.ffn_dim, (long long)cfg.num_heads,
               (long long)cfg.head_dim(), (long long)cfg.num_layers, o.size.c_str(), (long long)o.frames,
-              shape_str(latent).c_str(), (long long)L, o.attention.c_str(), o.step);
+              shape_str(latent).c_str(), (long long)L, o.attention.c_str(), o.step, o.cuda_graph.c_str());
   nlohmann::json j;
   j["model_config"] = o.model_config, j["size"] = o.size, j["frames"] = o.frames, j["tokens"] = L;
   j["layers"] = cfg.num_layers, j["attention"] = o.attention, j["step"] = o.step;
@@ -331,6 +336,7 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
   const size_t used0 = used_bytes();
   auto t0 = clock::now();
   VDIT_ASSIGN(std::unique_ptr<model::WanDit> dit, model::make_random_wan_dit_cuda(cfg, o.seed));
+  VDIT_TRY(model::set_cuda_dit_graphs(*dit, o.cuda_graph == "on"));
   const double build_s = std::chrono::duration<double>(clock::now() - t0).count();
   VDIT_ASSIGN(Tensor ctx, random_tensor(o.seed + 2, {cfg.text_len, cfg.text_dim}));  // [512, 4096]
   VDIT_ASSIGN(Tensor x, random_tensor(o.seed + 1, latent));
@@ -341,18 +347,25 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
 
   Tensor out;
   std::vector<double> times;
+  int timed_graphs = 0;  // timed forwards that launched a CUDA graph
   for (int i = 0; i < o.warmup + o.iters; ++i) {
     t0 = clock::now();  // forward() synchronizes its stream before returning, so host time is GPU time
     const int step = std::min(o.step + i, 49);  // a sparse method sees consecutive steps, as in sampling
     VDIT_TRY(dit->forward(&out, x, 999 - 20 * step, *text, *attention, {step, 50, 0}));
-    if (i >= o.warmup) times.push_back(1e3 * std::chrono::duration<double>(clock::now() - t0).count());
+    if (i >= o.warmup) {
+      times.push_back(1e3 * std::chrono::duration<double>(clock::now() - t0).count());
+      VDIT_ASSIGN(model::CudaDitGraphInfo gi, model::cuda_dit_graph_info(*dit));
+      timed_graphs += gi.last_used_graph ? 1 : 0;
+    }
   }
+  VDIT_ASSIGN(const model::CudaDitGraphInfo graphs, model::cuda_dit_graph_info(*dit));
   const size_t used1 = used_bytes();
   const double fwd_ms = median(times);
   double finite = 1;
   for (int64_t i = 0; i < out.numel(); ++i) finite = std::isfinite(out.f32()[i]) ? finite : 0;
 
-  // The instrumented forward also collects each call's density (GPU planners then read theirs back).
+  // The instrumented forward also collects each call's density (GPU planners then read theirs back). It runs
+  // eagerly: the timing wrapper records events per call, which a graph replay would not repeat.
   attn::StatsCollector stats;
   attention->set_stats_sink(stats.sink());
   TimedAttention timed(*attention);
@@ -380,6 +393,20 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
               *std::min_element(times.begin(), times.end()), *std::max_element(times.begin(), times.end()), o.warmup,
               finite ? "finite" : "HAS NaN/Inf");
   std::printf("step with CFG (2 forwards): %.1f ms; 50 steps: %.1f s\n", 2 * fwd_ms, 100 * fwd_ms / 1e3);
+  if (!graphs.enabled) {
+    std::printf("CUDA graphs: off (--cuda-graph off); every forward enqueued kernel by kernel\n");
+  } else if (!graphs.failure.empty()) {
+    std::printf("CUDA graphs: given up, forwards ran eagerly: %s\n", graphs.failure.c_str());
+  } else if (graphs.captures == 0) {
+    std::printf("CUDA graphs: none captured (%lld eager forwards): %s\n", (long long)graphs.eager_forwards,
+                o.warmup + o.iters < 2 ? "a graph is captured by the second forward"
+                                       : "the attention method is not graph-safe (dense is)");
+  } else {
+    std::printf("CUDA graphs: %d of %d timed forwards launched a graph (%lld captured, %lld launches, %lld eager "
+                "warm-up forwards)\n",
+                timed_graphs, o.iters, (long long)graphs.captures, (long long)graphs.launches,
+                (long long)graphs.eager_forwards);
+  }
   std::printf("self-attention: %zu calls, %.1f ms in an instrumented forward of %.1f ms (%.1f%% of the median "
               "forward), %.0f TFLOP/s%s\n",
               timed.calls(), attn_ms, instr_ms, 100 * attn_ms / fwd_ms, attn_tflops,
@@ -404,6 +431,12 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
   }
 
   j["forward_ms"] = fwd_ms, j["forward_ms_all"] = times, j["step_cfg_ms"] = 2 * fwd_ms;
+  j["cuda_graph"] = {{"enabled", graphs.enabled},
+                     {"timed_graph_forwards", timed_graphs},
+                     {"captures", graphs.captures},
+                     {"launches", graphs.launches},
+                     {"eager_forwards", graphs.eager_forwards},
+                     {"failure", graphs.failure}};
   j["attention_density"] = mean_density, j["attention_dense_calls"] = dense_calls;
   j["attention_ms"] = attn_ms, j["attention_share"] = attn_ms / fwd_ms, j["attention_tflops"] = attn_tflops;
   j["rest_ms"] = rest_ms, j["prepare_text_ms"] = text_ms;
@@ -419,9 +452,12 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
 
 std::function<int()> setup_bench_step(CLI::App& app) {
   auto o = std::make_shared<BenchStepOptions>();
-  app.add_option("--model-config", o->model_config, "wan2.1-1.3b or wan2.1-14b")
-      ->check(CLI::IsMember({"wan2.1-1.3b", "wan2.1-14b"}));
-  app.add_option("--size", o->size, "480p (latent 60x104) or 720p (90x160)")->check(CLI::IsMember({"480p", "720p"}));
+  app.add_option("--model-config", o->model_config,
+                 "wan2.1-1.3b, wan2.1-14b, or vdit-tiny (the built-in model's size: dim 256, 4 layers; use with "
+                 "--size 256 --frames 17)")
+      ->check(CLI::IsMember({"wan2.1-1.3b", "wan2.1-14b", "vdit-tiny"}));
+  app.add_option("--size", o->size, "480p (latent 60x104), 720p (90x160) or 256 (256x256, latent 32x32)")
+      ->check(CLI::IsMember({"480p", "720p", "256"}));
   app.add_option("--frames", o->frames, "video frames (4k+1; 81 -> 21 latent frames)");
   app.add_option("--attention", o->attention, "self-attention method (default dense = cuDNN SDPA)");
   app.add_option("--step", o->step,
@@ -440,6 +476,10 @@ std::function<int()> setup_bench_step(CLI::App& app) {
   app.add_option("--seed", o->seed, "seed of the random weights and inputs");
   app.add_flag("!--no-validate", o->validate, "skip the CPU cross-check on the reduced model");
   app.add_flag("!--no-components", o->components, "skip timing the GEMM shapes and element-wise kernels alone");
+  app.add_option("--cuda-graph", o->cuda_graph,
+                 "on (default): run each forward's device work as a CUDA graph where the attention allows it (dense), "
+                 "after one eager warm-up forward and one capture; off: enqueue kernel by kernel")
+      ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--json", o->json, "also write the results as JSON");
   return [o] {
     int code = 0;
@@ -451,7 +491,7 @@ std::function<int()> setup_bench_step(CLI::App& app) {
 
 }  // namespace
 
-VDIT_REGISTER_COMMAND("bench step", "Time the Wan2.1 DiT forward on the GPU at full size (random weights)", 61,
+VDIT_REGISTER_COMMAND("bench step", "Time the Wan2.1 DiT forward on the GPU at full or tiny size (random weights)", 61,
                       setup_bench_step);
 
 }  // namespace vdit::cli

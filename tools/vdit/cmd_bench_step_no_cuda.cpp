@@ -14,7 +14,7 @@ std::function<int()> setup_bench_step(CLI::App& app) {
 
 }  // namespace
 
-VDIT_REGISTER_COMMAND("bench step", "Time the Wan2.1 DiT forward on the GPU at full size (needs CUDA)", 61,
+VDIT_REGISTER_COMMAND("bench step", "Time the Wan2.1 DiT forward on the GPU at full or tiny size (needs CUDA)", 61,
                       setup_bench_step);
 
 }  // namespace vdit::cli
