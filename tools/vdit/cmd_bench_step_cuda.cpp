@@ -389,10 +389,12 @@ Status run_bench(const BenchStepOptions& o, int* exit_code) {
   VDIT_ASSIGN(model::CudaDitMemory mem, model::cuda_dit_memory(*dit));
 
   std::printf("build: random weights on the GPU %.2f s; prepare_text %.1f ms\n", build_s, text_ms);
-  std::printf("forward: median %.1f ms over %d (min %.1f, max %.1f) after %d warm-up; output %s\n", fwd_ms, o.iters,
-              *std::min_element(times.begin(), times.end()), *std::max_element(times.begin(), times.end()), o.warmup,
-              finite ? "finite" : "HAS NaN/Inf");
-  std::printf("step with CFG (2 forwards): %.1f ms; 50 steps: %.1f s\n", 2 * fwd_ms, 100 * fwd_ms / 1e3);
+  const int digits = fwd_ms < 10 ? 3 : 1;  // sub-millisecond forwards (vdit-tiny) need more than one decimal
+  std::printf("forward: median %.*f ms over %d (min %.*f, max %.*f) after %d warm-up; output %s\n", digits, fwd_ms,
+              o.iters, digits, *std::min_element(times.begin(), times.end()), digits,
+              *std::max_element(times.begin(), times.end()), o.warmup, finite ? "finite" : "HAS NaN/Inf");
+  std::printf("step with CFG (2 forwards): %.*f ms; 50 steps: %.*f s\n", digits, 2 * fwd_ms, digits,
+              100 * fwd_ms / 1e3);
   if (!graphs.enabled) {
     std::printf("CUDA graphs: off (--cuda-graph off); every forward enqueued kernel by kernel\n");
   } else if (!graphs.failure.empty()) {
