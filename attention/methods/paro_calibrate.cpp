@@ -1,6 +1,6 @@
-// PARO calibration from recorded dense q/k (see paro_calibrate.h). The softmax rows are computed exactly
-// (double sums) one query at a time; the cost is that of one dense attention per head and call, plus six
-// block-index scatters per row in the order pass.
+// PARO calibration from recorded dense q/k (see paro_calibrate.h). The scaled scores of a chunk of query rows
+// come from one f32 GEMM (ops::sgemm), the softmax and the block sums are taken in double; the cost is that of
+// one dense attention per head and call, plus six block-index scatters per row in the order pass.
 #include "attention/methods/paro_calibrate.h"
 
 #include <algorithm>
@@ -10,9 +10,14 @@
 #include "attention/dense_cpu.h"
 #include "attention/methods/paro_orders.h"
 #include "dit/core/parallel.h"
+#include "dit/ops/gemm.h"
 
 namespace vdit::attn {
 namespace {
+
+// Score elements per GEMM ([rows, L] f32, 64 MB): the whole head at the built-in model's 1280 tokens, chunks of
+// rows at Wan sizes. Few large GEMMs also keep BLAS's and the loop's thread pools from trading the cores.
+constexpr int64_t kScoreElems = int64_t{1} << 24;
 
 // Sum of the `k` largest entries of `v`.
 double top_sum(std::vector<double> v, int64_t k) {
@@ -82,35 +87,35 @@ void ParoCalibrator::block_mass(std::vector<std::vector<double>>* dst, const Par
   const int64_t L = c.L, Lv = opt_.grid.tokens(), vb = opt_.text_first ? opt_.text_len : 0, nq2 = nq_ * nq_;
   const int HD = c.HD;
   const int64_t ld = static_cast<int64_t>(c.NH) * HD;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(HD));
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(HD)));
   std::vector<float> kh(static_cast<size_t>(L * HD));  // [L, HD] keys of head h
   for (int64_t j = 0; j < L; ++j) std::copy_n(c.k + j * ld + static_cast<int64_t>(h) * HD, HD, kh.data() + j * HD);
   const int T = std::max(1, num_threads());
-  std::vector<std::vector<double>> acc(static_cast<size_t>(T));
-  parallel_for(T, [&](int64_t t) {
-    std::vector<double>& a = acc[static_cast<size_t>(t)];
-    a.assign(orders.size() * static_cast<size_t>(nq2), 0.0);
-    std::vector<double> p(static_cast<size_t>(L));
-    for (int64_t m = Lv * t / T; m < Lv * (t + 1) / T; ++m) {  // video query rows
-      const float* qi = c.q + (vb + m) * ld + static_cast<int64_t>(h) * HD;
-      double mx = -INFINITY;
-      for (int64_t j = 0; j < L; ++j) {
-        const float* kj = kh.data() + j * HD;
-        double dot = 0;
-        for (int d = 0; d < HD; ++d) dot += static_cast<double>(qi[d]) * kj[d];
-        p[j] = dot * scale;
-        mx = std::max(mx, p[j]);
+  std::vector<std::vector<double>> acc(static_cast<size_t>(T), std::vector<double>(orders.size() * nq2, 0.0));
+  const int64_t chunk = std::max<int64_t>(1, std::min(Lv, kScoreElems / L));
+  std::vector<float> scores(static_cast<size_t>(chunk * L));  // [chunk, L] scaled q·k
+  for (int64_t m0 = 0; m0 < Lv; m0 += chunk) {  // video query rows in chunks
+    const int64_t rows = std::min(chunk, Lv - m0);
+    ops::sgemm(false, true, rows, L, HD, scale, c.q + (vb + m0) * ld + static_cast<int64_t>(h) * HD, ld, kh.data(),
+               HD, 0.0f, scores.data(), L);
+    parallel_for(T, [&](int64_t t) {
+      std::vector<double>& a = acc[static_cast<size_t>(t)];
+      std::vector<double> p(static_cast<size_t>(L));
+      for (int64_t r = rows * t / T; r < rows * (t + 1) / T; ++r) {
+        const float* sr = scores.data() + r * L;
+        const float mx = *std::max_element(sr, sr + L);
+        double sum = 0;  // f32 exponentials (arguments <= 0), double sums
+        for (int64_t j = 0; j < L; ++j) sum += (p[static_cast<size_t>(j)] = std::exp(sr[j] - mx));
+        const double inv = 1.0 / sum;
+        const int64_t m = m0 + r;
+        for (size_t oi = 0; oi < orders.size(); ++oi) {
+          const int32_t* blk = blk_[static_cast<size_t>(orders[oi])].data();
+          double* row = a.data() + oi * static_cast<size_t>(nq2) + static_cast<int64_t>(blk[m]) * nq_;  // [nq]
+          for (int64_t n = 0; n < Lv; ++n) row[blk[n]] += p[static_cast<size_t>(vb + n)] * inv;
+        }
       }
-      double sum = 0;
-      for (int64_t j = 0; j < L; ++j) sum += (p[j] = std::exp(p[j] - mx));
-      const double inv = 1.0 / sum;
-      for (size_t oi = 0; oi < orders.size(); ++oi) {
-        const int32_t* blk = blk_[static_cast<size_t>(orders[oi])].data();
-        double* row = a.data() + oi * static_cast<size_t>(nq2) + static_cast<int64_t>(blk[m]) * nq_;  // [nq]
-        for (int64_t n = 0; n < Lv; ++n) row[blk[n]] += p[vb + n] * inv;
-      }
-    }
-  });
+    });
+  }
   for (size_t oi = 0; oi < orders.size(); ++oi) {
     std::vector<double>& d = (*dst)[oi];
     d.assign(static_cast<size_t>(nq2), 0.0);
