@@ -70,4 +70,11 @@ Status save_latents(const std::string& path, const Tensor& latents,
   return save_safetensors(path, {{"latents", latents}}, metadata);
 }
 
+std::string recovery_latents_path(std::string output) {
+  while (output.size() > 1 && output.back() == '/') output.pop_back();
+  const size_t slash = output.find_last_of('/'), dot = output.find_last_of('.');
+  if (dot != std::string::npos && dot > 0 && (slash == std::string::npos || dot > slash + 1)) output.resize(dot);
+  return output + ".latents.safetensors";
+}
+
 }  // namespace vdit::pipeline

@@ -34,4 +34,8 @@ Result<LatentTensor> read_latent_tensor(const std::string& path, const std::stri
 // Writes `latents` [C, F', H', W'] (f32) as tensor "latents" with `metadata`, atomically.
 Status save_latents(const std::string& path, const Tensor& latents, const std::map<std::string, std::string>& metadata);
 
+// Where the latents go when decoding fails after denoising: next to the output, "clip.mp4" ->
+// "clip.latents.safetensors", "frames/" -> "frames.latents.safetensors".
+std::string recovery_latents_path(std::string output);
+
 }  // namespace vdit::pipeline

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "dit/pipeline/latent_files.h"
 #include "dit/pipeline/text_to_video.h"
 #include "io/frame_sink.h"
 #include "tools/vdit/command.h"
@@ -73,15 +74,6 @@ void print_attention_stats(const nlohmann::json& stats, const std::string& metho
   std::fprintf(stderr, "\n");
 }
 
-// Where the latents go when decoding fails after denoising: next to the output, "clip.mp4" ->
-// "clip.latents.safetensors", "frames/" -> "frames.latents.safetensors".
-std::string recovery_latents_path(std::string output) {
-  while (output.size() > 1 && output.back() == '/') output.pop_back();
-  const size_t slash = output.find_last_of('/'), dot = output.find_last_of('.');
-  if (dot != std::string::npos && dot > 0 && (slash == std::string::npos || dot > slash + 1)) output.resize(dot);
-  return output + ".latents.safetensors";
-}
-
 std::string format_gpu_memory(const pipeline::GpuMemoryReport& m) {
   const double gib = 1024.0 * 1024.0 * 1024.0;
   std::string s = "GPU memory (peak of vdit's buffers):";
@@ -101,7 +93,7 @@ int run_generate(GenerateOptions& o) {
   if (!s) return report_error(s.message());
   auto plan = pipeline::plan_generation(o.in);
   if (!plan) return report_error(plan.status().message());
-  plan->inputs.recovery_latents_path = recovery_latents_path(o.output);
+  plan->inputs.recovery_latents_path = pipeline::recovery_latents_path(o.output);
   MediaOptions media;
   media.crf = o.crf;
   s = check_output(o.output, plan->settings.frames, media);
