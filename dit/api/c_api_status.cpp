@@ -1,4 +1,4 @@
-// The C API's status mapping, last-error storage, version and log callback (vdit.h).
+// The C API's status mapping, last-error storage, version, build features and log callback (vdit.h).
 #include <string>
 
 #include "dit/api/c_api_status.h"
@@ -57,6 +57,20 @@ const char* vdit_status_name(vdit_status status) {
 }
 
 const char* vdit_last_error(void) { return vdit::api::last_error(); }
+
+int vdit_has_feature(const char* name) {
+  if (!name) return 0;
+  const std::string n = name;
+  // VDIT_BUILT_WITH_* come from the build's feature definitions (tools/cmake/sources.cmake).
+  if (n == "cuda") return VDIT_BUILT_WITH_CUDA;
+  if (n == "cudnn") return VDIT_BUILT_WITH_CUDNN;
+  if (n == "ffmpeg") return VDIT_BUILT_WITH_FFMPEG;
+  if (n == "opencv") return VDIT_BUILT_WITH_OPENCV;
+  if (n == "onnx") return VDIT_BUILT_WITH_ONNX;
+  if (n == "sentencepiece") return VDIT_BUILT_WITH_SPM;
+  if (n == "blas") return VDIT_BUILT_WITH_BLAS;
+  return 0;
+}
 
 void vdit_set_log_callback(vdit_log_callback callback, void* user_data, vdit_log_level min_level) {
   if (!callback) {

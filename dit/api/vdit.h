@@ -43,6 +43,9 @@ const char* vdit_version(void);
 const char* vdit_status_name(vdit_status status);
 /* The message of the calling thread's last failed call ("" if none). Valid until the thread's next call. */
 const char* vdit_last_error(void);
+/* 1 if this build has the optional part `name`, else 0: "cuda", "cudnn", "ffmpeg" (video files), "opencv"
+ * (images), "onnx", "sentencepiece" (prompts; without it only precomputed embeddings work), "blas". */
+int vdit_has_feature(const char* name);
 
 /* ---- logs ---- */
 typedef enum vdit_log_level { VDIT_LOG_DEBUG = 0, VDIT_LOG_INFO = 1, VDIT_LOG_WARN = 2, VDIT_LOG_ERROR = 3 } vdit_log_level;
