@@ -13,6 +13,7 @@ packages=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev   # video output (FFmpeg)
   libopencv-imgcodecs-dev libopencv-imgproc-dev libopencv-core-dev  # image output (OpenCV)
   libgtest-dev                                     # tests
+  python3                                          # the Python binding's test (ctypes, no modules)
 )
 
 missing=()
