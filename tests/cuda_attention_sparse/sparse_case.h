@@ -79,6 +79,22 @@ Result<DeviceBuffer> to_device(const std::vector<T>& v) {
   return b;
 }
 
+// The kernel call on uploaded buffers: q, k, v, out [L, NH, HD] of `dtype`; lse [NH, L] f32 or null.
+inline attn::DeviceQKV device_call(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v,
+                                   DeviceBuffer& out, float* lse, int64_t L, int NH, int HD, attn::DeviceDType dtype) {
+  attn::DeviceQKV call;
+  call.q = q.data();
+  call.k = k.data();
+  call.v = v.data();
+  call.out = out.data();
+  call.lse = lse;
+  call.L = L;
+  call.NH = NH;
+  call.HD = HD;
+  call.dtype = dtype;
+  return call;
+}
+
 // Runs the kernel with `loop` on the io bits; out and lse come back in `outb` / `gl`.
 inline void run_gpu_case(const SparseCase& c, const attn::BlockLayout& lay, const std::vector<uint16_t>& qb,
                          const std::vector<uint16_t>& kb, const std::vector<uint16_t>& vb,
@@ -95,16 +111,7 @@ inline void run_gpu_case(const SparseCase& c, const attn::BlockLayout& lay, cons
   auto dlse = to_device(std::vector<float>(nl, NAN));
   auto drho = to_device(rho), dres = to_device(res);
   ASSERT_TRUE(dq && dk && dv && dout && dlse && drho && dres) << repro;
-  attn::DeviceQKV call;
-  call.q = dq->data();
-  call.k = dk->data();
-  call.v = dv->data();
-  call.out = dout->data();
-  call.lse = c.lse ? dlse->as<float>() : nullptr;
-  call.L = L;
-  call.NH = NH;
-  call.HD = HD;
-  call.dtype = c.dtype;
+  attn::DeviceQKV call = device_call(*dq, *dk, *dv, *dout, c.lse ? dlse->as<float>() : nullptr, L, NH, HD, c.dtype);
   attn::DeviceSparseEpilogue epi;
   epi.rho = c.rho ? drho->as<float>() : nullptr;
   epi.residual = c.residual ? dres->as<float>() : nullptr;

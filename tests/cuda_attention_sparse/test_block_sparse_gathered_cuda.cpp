@@ -300,16 +300,7 @@ void run_gathered_case(const GatheredCase& c) {
   auto dout = test::to_device(std::vector<uint16_t>(n, 0xFFFFu));  // NaN: unwritten tokens fail
   auto dlse = test::to_device(std::vector<float>(nl, NAN));
   ASSERT_TRUE(dq && dk && dvv && dout && dlse) << repro;
-  DeviceQKV call;
-  call.q = dq->data();
-  call.k = dk->data();
-  call.v = dvv->data();
-  call.out = dout->data();
-  call.lse = c.lse ? dlse->as<float>() : nullptr;
-  call.L = L;
-  call.NH = NH;
-  call.HD = HD;
-  call.dtype = c.dtype;
+  DeviceQKV call = test::device_call(*dq, *dk, *dvv, *dout, c.lse ? dlse->as<float>() : nullptr, L, NH, HD, c.dtype);
   st = block_sparse_gathered_validate(call, dv.view);
   ASSERT_TRUE(st.is_ok()) << repro << ": the test's view is invalid: " << st.to_string();
 
