@@ -53,23 +53,25 @@ STAGES = ("loading", "text encoder", "denoising", "VAE decode", "finishing")
 
 
 def _find_library():
+    given = os.environ.get("VDIT_LIBRARY")
+    if given:
+        if not os.path.exists(given):
+            raise OSError(f"VDIT_LIBRARY={given}: no such file; point it at libvdit.so or unset it")
+        return given
     here = os.path.dirname(os.path.abspath(__file__))
-    candidates = [os.environ.get("VDIT_LIBRARY", "")]
-    candidates += sorted(glob.glob(os.path.join(here, "..", "..", "build", "*", "tools", "libvdit.so")))
-    candidates.append(ctypes.util.find_library("vdit") or "")
+    candidates = sorted(glob.glob(os.path.join(here, "..", "..", "build", "*", "tools", "libvdit.so")))
+    candidates.append(ctypes.util.find_library("vdit") or "")  # a bare name: the loader's search path
     for c in candidates:
-        if c and (os.path.exists(c) or not os.path.dirname(c)):
+        if c:
             return c
     raise OSError("libvdit.so not found: build vdit (tools/build.sh) or set VDIT_LIBRARY to the library's path")
 
 
 def _load():
     lib = ctypes.CDLL(_find_library())
-    f = lib.vdit_version
-    f.restype = ctypes.c_char_p
-    for name in ("vdit_status_name",):
-        getattr(lib, name).restype = ctypes.c_char_p
-        getattr(lib, name).argtypes = [ctypes.c_int]
+    lib.vdit_version.restype = ctypes.c_char_p
+    lib.vdit_status_name.restype = ctypes.c_char_p
+    lib.vdit_status_name.argtypes = [ctypes.c_int]
     lib.vdit_last_error.restype = ctypes.c_char_p
     lib.vdit_has_feature.argtypes = [ctypes.c_char_p]
     lib.vdit_generate_default_params.restype = _GenerateParams

@@ -32,7 +32,7 @@ def main():
     path = os.path.join(args.work, "vae.pt")
     ck = common.load_checkpoint(path, device)
     vae = encode_latents.load_vae(args.work, cfg, device)
-    refine = warm_start.train_encoder(cfg, vae, args.seconds, log, device, amp, args.seed,
+    refine = warm_start.train_vae_part(cfg, vae, args.seconds, log, device, amp, args.seed,
                                       prefixes=("decoder.", "conv2."))
     state = dict(ck["state"], decoder_refine=refine, val_psnr_db=refine["val_psnr_db"])
     fresh = torch.optim.AdamW(vae.parameters())

@@ -28,7 +28,7 @@ import train_dit  # noqa: E402
 import train_vae  # noqa: E402
 
 
-def train_encoder(cfg, vae, seconds, log, device, amp, seed, prefixes=("encoder.", "conv1.")):
+def train_vae_part(cfg, vae, seconds, log, device, amp, seed, prefixes=("encoder.", "conv1.")):
     """Trains the parameters under `prefixes` (default vae.encoder + vae.conv1, against the frozen decoder) for
     `seconds`; the others stay frozen. Returns the training state (steps, losses, validation PSNR)."""
     tc = cfg["vae_train"]
@@ -97,7 +97,7 @@ def main():
     log(f"warm_start: from {args.model_dir} (DiT {sum(p.numel() for p in dit.parameters()) / 1e6:.2f}M params)")
     shutil.copyfile(os.path.join(args.model_dir, "tokenizer.model"), os.path.join(args.work, "tokenizer.model"))
 
-    vae_state = train_encoder(cfg, vae, args.encoder_seconds, log, device, amp, args.seed)
+    vae_state = train_vae_part(cfg, vae, args.encoder_seconds, log, device, amp, args.seed)
     fresh = torch.optim.AdamW(vae.parameters())  # train_vae loads an optimizer over all parameters on resume
     common.save_checkpoint({"vae": vae.state_dict(), "opt": fresh.state_dict(), "state": vae_state},
                            os.path.join(args.work, "vae.pt"))
